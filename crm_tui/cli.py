@@ -1,0 +1,218 @@
+"""The `crm-tui` command: the TUI by default, and scriptable subcommands.
+
+Imports are deferred into each command so `crm-tui` reaches its first frame without
+paying for what it does not use (sqlmodel, alembic, the stripe SDK).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from crm_tui.config import DEMO_CUSTOMERS, ConfigError, Settings, load_settings
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2."""
+
+
+def _add_database_option(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
+    # On subcommands the default is SUPPRESS, so `crm-tui --database-url X demo seed`
+    # keeps X instead of the subparser's default overwriting it.
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=None if top_level else argparse.SUPPRESS,
+        help="database to use (default: CRM_DATABASE_URL, config.toml, or the local file)",
+    )
+
+
+def _add_filter_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument("--status", action="append", help="active, inactive or churned")
+    group.add_argument("--plan", action="append", help="current plan name")
+    group.add_argument("--storefront", action="append")
+    group.add_argument("--region", action="append")
+    group.add_argument("--type", dest="kind", choices=["individual", "business"])
+    group.add_argument("--billing-group", action="append")
+    group.add_argument("--registered-from", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    group.add_argument("--registered-to", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    group.add_argument("--active-subscription", choices=["yes", "no"])
+    group.add_argument("--ltv-min", metavar="AMOUNT", help="lifetime value at least, e.g. 100.00")
+    group.add_argument("--ltv-max", metavar="AMOUNT")
+    group.add_argument(
+        "--sort", default="name",
+        choices=["name", "email", "status", "plan", "mrr", "since", "storefront", "ltv"],
+    )
+    group.add_argument("--desc", action="store_true", help="sort descending")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-tui", description="Keyboard-first CRM for support agents."
+    )
+    parser.add_argument("--demo", action="store_true", help="open the seeded demo database")
+    parser.add_argument("--readonly", action="store_true", default=None, help="disable changes")
+    _add_database_option(parser, top_level=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
+    seed = demo.add_parser("seed", help="fill the database with deterministic demo customers")
+    seed.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, metavar="N")
+    seed.add_argument("--seed", type=int, default=1, metavar="S")
+    seed.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                      help="the day the data is relative to (default: today)")
+    _add_database_option(seed)
+
+    db = commands.add_parser("db", help="database").add_subparsers(dest="action", required=True)
+    _add_database_option(db.add_parser("upgrade", help="apply migrations"))
+
+    customers = commands.add_parser("customers", help="find and show customers")
+    customer_actions = customers.add_subparsers(dest="action", required=True)
+    search = customer_actions.add_parser("search", help="search customers (JSON lines)")
+    search.add_argument("query", nargs="?", default="")
+    search.add_argument("--limit", type=int, default=50)
+    search.add_argument("--json", action="store_true", help="JSON lines (the only format)")
+    _add_filter_options(search)
+    _add_database_option(search)
+    show = customer_actions.add_parser("show", help="one customer's profile as JSON")
+    show.add_argument("customer_id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true", help="JSON (the only format)")
+    _add_database_option(show)
+
+    importing = commands.add_parser("import", help="import data").add_subparsers(
+        dest="action", required=True
+    )
+    import_customers = importing.add_parser("customers", help="import customers from a CSV file")
+    import_customers.add_argument("file", metavar="FILE.csv")
+    import_customers.add_argument(
+        "--skip-invalid", action="store_true", help="import the valid rows, report the rest"
+    )
+    _add_database_option(import_customers)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        flags={
+            "database_url": args.database_url,
+            "demo": args.demo or None,
+            "readonly": args.readonly,
+        }
+    )
+
+
+def _open_database(settings: Settings) -> Any:
+    from crm_tui.services.database import create_db_engine, upgrade
+
+    engine = create_db_engine(settings.resolved_database_url())
+    report = upgrade(engine)
+    if report.applied:
+        print(f"database migrated to {report.after}", file=sys.stderr)
+    return engine
+
+
+def _cmd_tui(settings: Settings) -> int:
+    from crm_tui.app import CrmApp
+
+    CrmApp(settings).run()
+    return 0
+
+
+def _cmd_demo_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_tui.services.demo_seed import seed_demo
+
+    if args.customers < 1:
+        raise CliError("--customers must be at least 1")
+    engine = _open_database(settings)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rseeding: {done:,}/{total:,} customers", end="", file=sys.stderr, flush=True)
+
+    report = seed_demo(engine, args.customers, seed=args.seed, as_of=args.as_of, progress=progress)
+    print(file=sys.stderr)
+    print(json.dumps(report.as_dict()))
+    return 0
+
+
+def _cmd_db_upgrade(settings: Settings) -> int:
+    from crm_tui.services.database import create_db_engine, upgrade
+
+    report = upgrade(create_db_engine(settings.resolved_database_url()))
+    if report.applied:
+        print(f"migrated from {report.before or 'an empty database'} to {report.after}")
+    else:
+        print(f"already at {report.after}")
+    return 0
+
+
+def _cmd_customers_search(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_tui.services import directory
+    from crm_tui.services.actor import Actor
+
+    try:
+        filters = directory.filters_from_options(vars(args))
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    query = directory.DirectoryQuery(
+        search=args.query, filters=filters, sort=directory.Sort(args.sort, args.desc)
+    )
+    service = directory.DirectoryService(_open_database(settings))
+    for row in service.iter_rows(query, Actor.system(), limit=max(args.limit, 0)):
+        print(json.dumps(row.as_json(), ensure_ascii=False))
+    return 0
+
+
+def _cmd_customers_show(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_tui.services.actor import Actor
+    from crm_tui.services.profile import CustomerNotFound, ProfileService
+
+    service = ProfileService(_open_database(settings))
+    try:
+        profile = service.profile(args.customer_id, Actor.system())
+    except CustomerNotFound:
+        raise CliError(f"no customer with id {args.customer_id}") from None
+    print(json.dumps(profile.as_json(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _cmd_import_customers(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_tui.services.actor import Actor
+    from crm_tui.services.customer_import import import_customers
+
+    engine = _open_database(settings)
+    report = import_customers(engine, args.file, Actor.system(), skip_invalid=args.skip_invalid)
+    for problem in report.errors:
+        print(problem, file=sys.stderr)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        command = (args.command, getattr(args, "action", None))
+        match command:
+            case (None, _):
+                return _cmd_tui(settings)
+            case ("demo", "seed"):
+                return _cmd_demo_seed(args, settings)
+            case ("db", "upgrade"):
+                return _cmd_db_upgrade(settings)
+            case ("customers", "search"):
+                return _cmd_customers_search(args, settings)
+            case ("customers", "show"):
+                return _cmd_customers_show(args, settings)
+            case ("import", "customers"):
+                return _cmd_import_customers(args, settings)
+    except (CliError, ConfigError) as error:
+        print(f"crm-tui: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")

@@ -1,0 +1,112 @@
+"""Opening the database: engines, SQLite pragmas, file permissions and migrations.
+
+Only SQLAlchemy Core is imported here. SQLModel (and the ORM) costs most of a second
+to import, and the app's cold start must not pay for it before the first frame.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from crm_tui.migrations import SCHEMA_REVISION
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or migrated; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    before: str | None
+    after: str
+
+    @property
+    def applied(self) -> bool:
+        return self.before != self.after
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the folder (owner only) and the file (readable by its owner alone)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for `url`; a SQLite file is created (0600) with WAL and foreign keys on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            _prepare_sqlite_file(Path(database))
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    raise DatabaseError(
+        f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH "
+        "or postgresql+psycopg://USER@HOST/DB"
+    )
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _alembic_config(connection: sa.Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine) -> MigrationReport:
+    """Apply every migration not yet applied. Cheap when the schema is current."""
+    try:
+        before = current_revision(engine)
+    except sa.exc.OperationalError as error:
+        raise DatabaseError(f"cannot open the database: {error.orig}") from None
+    if before == SCHEMA_REVISION:
+        return MigrationReport(before, before)
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+    return MigrationReport(before, current_revision(engine) or "")
+
+
+def alembic_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    return head or ""
