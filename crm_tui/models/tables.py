@@ -481,4 +481,6 @@ DIRECTORY_SORT_INDEXES = {
 
 for _key, _columns in DIRECTORY_SORT_INDEXES.items():
     sa.Index(f"ix_customer_sort_{_key}", *(Customer.__table__.c[c] for c in _columns))  # type: ignore[attr-defined]
-sa.Index("ix_customer_company_name", Customer.__table__.c.company_name)  # type: ignore[attr-defined]
+# Prefix search on company names, and the directory's filter choices (distinct values).
+for _column in ("company_name", "region", "billing_group"):
+    sa.Index(f"ix_customer_{_column}", Customer.__table__.c[_column])  # type: ignore[attr-defined]

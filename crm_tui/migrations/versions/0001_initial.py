@@ -117,6 +117,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index('ix_customer_company_name', ['company_name'], unique=False)
+        batch_op.create_index('ix_customer_region', ['region'], unique=False)
+        batch_op.create_index('ix_customer_billing_group', ['billing_group'], unique=False)
         batch_op.create_index('ix_customer_sort_email', ['email', 'id'], unique=False)
         batch_op.create_index('ix_customer_sort_ltv', ['ltv_minor', 'id'], unique=False)
         batch_op.create_index('ix_customer_sort_mrr', ['mrr_minor', 'id'], unique=False)
@@ -664,6 +666,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_customer_sort_ltv')
         batch_op.drop_index('ix_customer_sort_email')
         batch_op.drop_index('ix_customer_company_name')
+        batch_op.drop_index('ix_customer_region')
+        batch_op.drop_index('ix_customer_billing_group')
 
     op.drop_table('customer')
     op.drop_table('tag')
