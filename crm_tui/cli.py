@@ -45,7 +45,8 @@ def _add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ltv-min", metavar="AMOUNT", help="lifetime value at least, e.g. 100.00")
     group.add_argument("--ltv-max", metavar="AMOUNT")
     group.add_argument(
-        "--sort", default="name",
+        "--sort",
+        default="name",
         choices=["name", "email", "status", "plan", "mrr", "since", "storefront", "ltv"],
     )
     group.add_argument("--desc", action="store_true", help="sort descending")
@@ -60,12 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database_option(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(
+        dest="action", required=True
+    )
     seed = demo.add_parser("seed", help="fill the database with deterministic demo customers")
     seed.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, metavar="N")
     seed.add_argument("--seed", type=int, default=1, metavar="S")
-    seed.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
-                      help="the day the data is relative to (default: today)")
+    seed.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="the day the data is relative to (default: today)",
+    )
     _add_database_option(seed)
 
     db = commands.add_parser("db", help="database").add_subparsers(dest="action", required=True)

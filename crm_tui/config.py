@@ -127,7 +127,9 @@ def load_settings(
             if not isinstance(value, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()
             ):
-                raise ConfigError(f'{path}: [keymap] maps binding ids to keys, e.g. quit = "ctrl+q"')
+                raise ConfigError(
+                    f'{path}: [keymap] maps binding ids to keys, e.g. quit = "ctrl+q"'
+                )
             values["keymap"] = dict(value)
         else:
             values[key] = _coerce(key, value, str(path))

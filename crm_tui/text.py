@@ -37,7 +37,8 @@ def safe_text(value: object) -> str:
     # Unassigned code points and lone surrogates are also drawn as escapes.
     if not text.isprintable():
         text = "".join(
-            c if c.isprintable() or unicodedata.category(c) in {"Zs", "Mn", "Mc", "Me", "So"}
+            c
+            if c.isprintable() or unicodedata.category(c) in {"Zs", "Mn", "Mc", "Me", "So"}
             else f"‹U+{ord(c):04X}›"
             for c in text
         )

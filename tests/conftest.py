@@ -30,7 +30,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keep every test away from the real config and data folders of the machine."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("CRM_CONFIG_DIR", str(home / "config"))

@@ -2,7 +2,8 @@
 
 Conventions:
 - Money is an integer count of minor units (`*_minor`) beside an ISO 4217 code.
-- Datetimes are naive and in UTC; the UI converts them to the agent's timezone.
+- Datetimes are timezone-aware and stored in UTC (SQLModel's UTCDateTime refuses naive
+  ones); the UI converts them to the agent's timezone.
 - Enumerations are stored as their string values (see `enums.py`).
 - `customer` carries a few summary columns (lifecycle status, current plan, MRR,
   lifetime value) kept up to date by the service layer: the directory sorts and

@@ -29,7 +29,10 @@ class Actor:
 
     @classmethod
     def agent(
-        cls, username: str, agent_id: int | None = None, role: AgentRole = AgentRole.AGENT,
+        cls,
+        username: str,
+        agent_id: int | None = None,
+        role: AgentRole = AgentRole.AGENT,
         display_name: str = "",
     ) -> Actor:
         return cls(ActorType.AGENT, username, agent_id, role, display_name or username)

@@ -52,7 +52,10 @@ SQLITE_UP = [
         DELETE FROM customer_fts WHERE rowid = OLD.id;
     END""",
 ]
-for _table, _columns in (("subscription", "provider_id, customer_id"), ("external_id", "external_id, customer_id")):
+for _table, _columns in (
+    ("subscription", "provider_id, customer_id"),
+    ("external_id", "external_id, customer_id"),
+):
     SQLITE_UP += [
         f"""CREATE TRIGGER {_table}_fts_insert AFTER INSERT ON {_table} BEGIN
             UPDATE customer_fts SET doc = {_sqlite_doc("NEW.customer_id")}
@@ -70,7 +73,9 @@ for _table, _columns in (("subscription", "provider_id, customer_id"), ("externa
         END""",
     ]
 # Rebuild for rows that existed before this revision.
-SQLITE_UP.append(f"INSERT INTO customer_fts(rowid, doc) SELECT id, {_sqlite_doc('customer.id')} FROM customer")
+SQLITE_UP.append(
+    f"INSERT INTO customer_fts(rowid, doc) SELECT id, {_sqlite_doc('customer.id')} FROM customer"
+)
 
 SQLITE_DOWN = [
     *(
