@@ -102,9 +102,8 @@ def upgrade(engine: Engine) -> MigrationReport:
 
 
 def alembic_head() -> str:
-    from alembic.script import ScriptDirectory
-
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from crm_tui.formatting import format_major
 from crm_tui.models.read import DirectoryRow
 from crm_tui.services.actor import Actor
 
@@ -186,12 +187,6 @@ def parse_amount_minor(text: str) -> int:
     if len(whole.lstrip("0")) > 13:
         raise ValueError(f"{text!r}: the amount is too large")
     return int(whole or "0") * 100 + int(fraction.ljust(2, "0"))
-
-
-def format_major(minor: int) -> str:
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(minor), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
 
 
 def filters_from_options(options: Mapping[str, Any]) -> DirectoryFilters:

@@ -1,0 +1,118 @@
+"""CrmApp: wires the services into the screens; global keys, the command palette, themes.
+
+Start-up draws the directory at once and opens the database in a thread worker
+(connect, migrate, seed the demo on first use), reporting each step, so the first
+frame never waits on the disk and the agent always sees what is happening.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.worker import get_current_worker
+
+from crm_tui.config import Settings
+from crm_tui.screens.customer import CustomerScreen
+from crm_tui.screens.directory import DirectoryScreen
+from crm_tui.screens.help import HelpScreen
+from crm_tui.screens.palette import CustomerCommands
+from crm_tui.services.actor import Actor
+from crm_tui.services.database import DatabaseError
+from crm_tui.services.workspace import Workspace, open_workspace
+from crm_tui.themes import STYLESHEET
+
+
+class WorkspaceOpened(Message):
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
+
+
+class WorkspaceFailed(Message):
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class StartupProgress(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class CrmApp(App[None]):
+    TITLE = "crm-tui"
+    CSS_PATH = str(STYLESHEET)
+    COMMANDS = App.COMMANDS | {CustomerCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette"),
+    ]
+
+    def __init__(self, settings: Settings, actor: Actor | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.actor = actor or Actor.agent(getpass.getuser())
+        self.workspace: Workspace | None = None
+        self.directory = DirectoryScreen(readonly=settings.readonly)
+        if settings.theme in self.available_themes:
+            self.theme = settings.theme
+
+    def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        self.push_screen(self.directory)
+        self._open_workspace()
+
+    @work(thread=True, exclusive=True, group="workspace", exit_on_error=False)
+    def _open_workspace(self) -> None:
+        worker = get_current_worker()
+        try:
+            workspace = open_workspace(self.settings, progress=self._report_progress)
+        except DatabaseError as error:
+            self.post_message(WorkspaceFailed(str(error)))
+            return
+        if worker.is_cancelled:
+            workspace.close()
+            return
+        self.post_message(WorkspaceOpened(workspace))
+
+    def _report_progress(self, text: str) -> None:
+        self.post_message(StartupProgress(text))
+
+    def on_startup_progress(self, message: StartupProgress) -> None:
+        self.directory.set_notice(message.text)
+        self.notify(message.text, title="Database", timeout=6)
+
+    def on_workspace_opened(self, message: WorkspaceOpened) -> None:
+        self.workspace = message.workspace
+        self.sub_title = message.workspace.label
+        self.directory.attach(message.workspace.directory, self.actor, message.workspace.label)
+
+    def on_workspace_failed(self, message: WorkspaceFailed) -> None:
+        self.directory.show_failure(
+            f"{message.reason}. Check --database-url / CRM_DATABASE_URL, then restart."
+        )
+        self.notify(message.reason, title="Cannot open the database", severity="error", timeout=30)
+
+    # ---------------------------------------------------------------- app actions
+
+    def open_customer(self, customer_id: int) -> None:
+        if self.workspace is None:
+            self.notify("The database is still opening.", severity="warning")
+            return
+        self.push_screen(CustomerScreen(self.workspace.engine, self.actor, customer_id))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def on_unmount(self) -> None:
+        if self.workspace is not None:
+            self.workspace.close()

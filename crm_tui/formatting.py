@@ -1,0 +1,33 @@
+"""How values read on screen and in exports: money, dates. Pure functions, no I/O, no UI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "A$", "CAD": "C$"}
+# Currencies whose minor unit is not a hundredth (ISO 4217 exponent 0).
+_ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF"})
+
+
+def format_major(minor: int) -> str:
+    """1234567 → '12,345.67' (two decimals; the currency is said elsewhere)."""
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(minor), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
+def format_money(minor: int, currency: str) -> str:
+    """8900, 'USD' → '$89.00'; 1500, 'JPY' → '¥1,500'; unknown codes keep their code."""
+    code = currency.upper()
+    prefix = _SYMBOLS.get(code, f"{code} ")
+    if code in _ZERO_DECIMAL:
+        sign = "-" if minor < 0 else ""
+        return f"{sign}{prefix}{abs(minor):,}"
+    amount = format_major(minor)
+    if amount.startswith("-"):
+        return f"-{prefix}{amount[1:]}"
+    return f"{prefix}{amount}"
+
+
+def format_date(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else ""

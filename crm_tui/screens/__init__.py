@@ -1,0 +1,1 @@
+"""Full screens and modal dialogs; they call services in thread workers."""

@@ -1,0 +1,344 @@
+"""The directory: find any customer among millions, keyboard only.
+
+The screen owns the query (search text, filters, sort) and talks to the
+DirectoryService in thread workers; the table only draws. Every answer carries
+the *generation* of the query it was asked for, so a result that arrives after
+the agent typed again is dropped instead of flashing stale rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
+
+from crm_tui.models.read import DirectoryRow
+from crm_tui.screens.filters import FiltersScreen
+from crm_tui.services.actor import Actor
+from crm_tui.services.directory import (
+    SORT_COLUMNS,
+    DirectoryFilters,
+    DirectoryQuery,
+    DirectoryService,
+    MatchCount,
+    Sort,
+)
+from crm_tui.text import safe_text
+from crm_tui.widgets.directory_table import COLUMNS, FETCH_SIZE, DirectoryTable
+
+SEARCH_MAX_LENGTH = 200
+_COLUMN_LABELS = {column.key: column.label for column in COLUMNS}
+
+
+class RowsLoaded(Message):
+    def __init__(
+        self, generation: int, rows: list[DirectoryRow], edge: str, keep_cursor_id: int | None
+    ) -> None:
+        super().__init__()
+        self.generation, self.rows, self.edge = generation, rows, edge
+        self.keep_cursor_id = keep_cursor_id
+
+
+class MoreRowsLoaded(Message):
+    def __init__(self, generation: int, rows: list[DirectoryRow], direction: str) -> None:
+        super().__init__()
+        self.generation, self.rows, self.direction = generation, rows, direction
+
+
+class CountLoaded(Message):
+    def __init__(self, generation: int, count: MatchCount) -> None:
+        super().__init__()
+        self.generation, self.count = generation, count
+
+
+class LoadFailed(Message):
+    def __init__(self, generation: int, reason: str) -> None:
+        super().__init__()
+        self.generation, self.reason = generation, reason
+
+
+def _reason(error: Exception) -> str:
+    original = getattr(error, "orig", None)
+    return safe_text(str(original or error).strip().splitlines()[0] if str(error) else error)
+
+
+class DirectoryScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_search", "Search", id="directory.search"),
+        Binding("f", "filters", "Filters", id="directory.filters"),
+        Binding("s", "sort_next", "Sort", id="directory.sort"),
+        Binding("S", "sort_reverse", "Reverse", id="directory.sort_reverse"),
+        Binding("escape", "escape", "Clear", show=False, id="directory.escape"),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
+    ]
+
+    def __init__(self, *, readonly: bool = False) -> None:
+        super().__init__()
+        self.service: DirectoryService | None = None
+        self.actor: Actor | None = None
+        self.database_label = ""
+        self.readonly = readonly
+        self.directory_query = DirectoryQuery()
+        self.match_count: MatchCount | None = None
+        self.generation = 0
+        self.position: int | None = None
+        self.notice = "Opening the database…"
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("crm-tui · customers"), id="title-bar")
+        yield Input(
+            placeholder="/ search: name, email, #id, company, phone, subscription id",
+            max_length=SEARCH_MAX_LENGTH,
+            id="search",
+        )
+        yield DirectoryTable(id="table")
+        yield Static(id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.table.set_placeholder(self.notice)
+        self._update_status()
+
+    @property
+    def table(self) -> DirectoryTable:
+        return self.query_one(DirectoryTable)
+
+    @property
+    def search_input(self) -> Input:
+        return self.query_one("#search", Input)
+
+    # ------------------------------------------------------------ from the app
+
+    def attach(self, service: DirectoryService, actor: Actor, database_label: str) -> None:
+        self.service, self.actor, self.database_label = service, actor, database_label
+        self.query_one("#title-bar", Static).update(
+            Text(f"crm-tui · customers · {safe_text(database_label)}", no_wrap=True)
+        )
+        self.reload()
+
+    def set_notice(self, text: str) -> None:
+        self.notice = text
+        if self.is_mounted and not self.table.rows:
+            self.table.set_placeholder(text)
+
+    def show_failure(self, text: str) -> None:
+        self.notice = text
+        if self.is_mounted:
+            self.table.show([], at_start=True, at_end=True, buffer_offset=0)
+            self.table.set_placeholder(text)
+
+    # -------------------------------------------------------------------- queries
+
+    def reload(self, *, keep_cursor_id: int | None = None, edge: str = "first") -> None:
+        """Ask for the first (or last) window of the current query, and its count."""
+        if self.service is None:
+            return
+        self.generation += 1
+        if edge == "first":
+            self.match_count = None
+        self._update_status()
+        self._load(self.generation, self.directory_query, edge, keep_cursor_id)
+
+    @work(thread=True, exclusive=True, group="directory-query", exit_on_error=False)
+    def _load(
+        self, generation: int, query: DirectoryQuery, edge: str, keep_cursor_id: int | None
+    ) -> None:
+        assert self.service is not None and self.actor is not None
+        worker = get_current_worker()
+        try:
+            rows = self.service.window(
+                query, self.actor, limit=FETCH_SIZE, from_end=edge == "last"
+            )
+            if worker.is_cancelled:
+                return
+            self.post_message(RowsLoaded(generation, rows, edge, keep_cursor_id))
+            if edge == "first":
+                count = self.service.count(query, self.actor)
+                if not worker.is_cancelled:
+                    self.post_message(CountLoaded(generation, count))
+        except Exception as error:
+            self.post_message(LoadFailed(generation, _reason(error)))
+
+    @work(thread=True, group="directory-page", exit_on_error=False)
+    def _load_more(self, generation: int, query: DirectoryQuery, direction: str, key: Any) -> None:
+        assert self.service is not None and self.actor is not None
+        try:
+            if direction == "after":
+                rows = self.service.window(query, self.actor, after=key, limit=FETCH_SIZE)
+            else:
+                rows = self.service.window(query, self.actor, before=key, limit=FETCH_SIZE)
+        except Exception as error:
+            self.post_message(LoadFailed(generation, _reason(error)))
+            return
+        self.post_message(MoreRowsLoaded(generation, rows, direction))
+
+    def on_rows_loaded(self, message: RowsLoaded) -> None:
+        if message.generation != self.generation:
+            return
+        complete = len(message.rows) < FETCH_SIZE  # the whole result is in this window
+        if message.edge == "last" and not complete:
+            count = self.match_count
+            exact = count is not None and not count.capped
+            self.table.show(
+                message.rows,
+                at_start=False,
+                at_end=True,
+                buffer_offset=count.value - len(message.rows) if count and exact else None,
+                cursor_at_end=True,
+            )
+        else:
+            self.table.show(
+                message.rows,
+                at_start=True,
+                at_end=complete,
+                buffer_offset=0,
+                cursor_at_end=message.edge == "last",
+                keep_cursor_id=message.keep_cursor_id,
+            )
+        self.table.set_placeholder("" if message.rows else self._empty_text())
+
+    def on_more_rows_loaded(self, message: MoreRowsLoaded) -> None:
+        if message.generation != self.generation:
+            return
+        reached_edge = len(message.rows) < FETCH_SIZE
+        if message.direction == "after":
+            self.table.extend_after(message.rows, at_end=reached_edge)
+        else:
+            self.table.extend_before(message.rows, at_start=reached_edge)
+
+    def on_count_loaded(self, message: CountLoaded) -> None:
+        if message.generation == self.generation:
+            self.match_count = message.count
+            self._update_status()
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        if message.generation != self.generation:
+            return
+        self.table.fetch_failed()
+        if not self.table.rows:
+            self.table.set_placeholder(
+                f"Could not read the customers: {message.reason}. Press ctrl+r to try again."
+            )
+        self.notify(message.reason, title="Could not read the customers", severity="error")
+
+    # --------------------------------------------------------------- from the table
+
+    @on(DirectoryTable.RowsWanted)
+    def _rows_wanted(self, message: DirectoryTable.RowsWanted) -> None:
+        self._load_more(self.generation, self.directory_query, message.direction, message.key)
+
+    @on(DirectoryTable.EdgeWanted)
+    def _edge_wanted(self, message: DirectoryTable.EdgeWanted) -> None:
+        self.reload(edge="last" if message.last else "first")
+
+    @on(DirectoryTable.CursorMoved)
+    def _cursor_moved(self, message: DirectoryTable.CursorMoved) -> None:
+        self.position = message.position
+        self._update_status()
+
+    @on(DirectoryTable.Opened)
+    def _opened(self, message: DirectoryTable.Opened) -> None:
+        open_customer = getattr(self.app, "open_customer", None)
+        if open_customer is not None:
+            open_customer(message.row.id)
+
+    # --------------------------------------------------------------------- search
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.directory_query = self.directory_query.with_search(event.value)
+        self.reload()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self.table.focus()
+
+    def action_focus_search(self) -> None:
+        self.search_input.focus()
+
+    def action_escape(self) -> None:
+        """Leave the search box; from the table, clear the search (then the filters)."""
+        if self.search_input.has_focus:
+            self.table.focus()
+        elif self.directory_query.search:
+            self.search_input.value = ""  # Input.Changed reloads
+        elif self.directory_query.filters.active:
+            self.set_filters(DirectoryFilters())
+
+    # -------------------------------------------------------------- filters, sort
+
+    def action_filters(self) -> None:
+        if self.service is None or self.actor is None:
+            self.notify("The database is still opening.", severity="warning")
+            return
+        dialog = FiltersScreen(self.service, self.actor, self.directory_query.filters)
+        self.app.push_screen(dialog, self._filters_chosen)
+
+    def _filters_chosen(self, filters: DirectoryFilters | None) -> None:
+        if filters is not None:
+            self.set_filters(filters)
+
+    def set_filters(self, filters: DirectoryFilters) -> None:
+        self.directory_query = replace(self.directory_query, filters=filters)
+        self.reload()
+
+    def set_sort(self, column: str, descending: bool) -> None:
+        self.directory_query = replace(self.directory_query, sort=Sort(column, descending))
+        self.table.set_sort(column, descending)
+        current = self.table.current_row
+        self.reload(keep_cursor_id=current.id if current else None)
+
+    def action_sort_next(self) -> None:
+        columns = list(SORT_COLUMNS)
+        following = columns[(columns.index(self.directory_query.sort.column) + 1) % len(columns)]
+        self.set_sort(following, False)
+
+    def action_sort_reverse(self) -> None:
+        self.set_sort(self.directory_query.sort.column, not self.directory_query.sort.descending)
+
+    def action_reload(self) -> None:
+        current = self.table.current_row
+        self.reload(keep_cursor_id=current.id if current else None)
+
+    # ------------------------------------------------------------------ status line
+
+    def _empty_text(self) -> str:
+        search = self.directory_query.search
+        if search or self.directory_query.filters.active:
+            what = f"“{safe_text(search)}”" if search else "these filters"
+            return (
+                f"No customer matches {what}. Press escape to clear the search, "
+                "or f to change the filters."
+            )
+        return (
+            "No customers in this database yet. Import some with "
+            "`crm-tui import customers FILE.csv`, or start `crm-tui --demo`."
+        )
+
+    def _update_status(self) -> None:
+        if not self.is_mounted:
+            return
+        parts: list[str] = []
+        count = self.match_count
+        if count is None:
+            parts.append("counting…" if self.service else self.notice)
+        else:
+            noun = "customer" if count.value == 1 and not count.capped else "customers"
+            where = f"{self.position + 1:,} of " if self.position is not None else ""
+            parts.append(f"{where}{count} {noun}")
+        arrow = "▼" if self.directory_query.sort.descending else "▲"
+        parts.append(f"sort: {_COLUMN_LABELS[self.directory_query.sort.column]} {arrow}")
+        parts.extend(self.directory_query.filters.describe())
+        if self.readonly:
+            parts.append("read-only")
+        status = Text(safe_text(" · ".join(parts)), no_wrap=True)
+        self.query_one("#status-line", Static).update(status)
