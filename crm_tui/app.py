@@ -52,7 +52,6 @@ class CrmApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette"),
     ]
 
     def __init__(self, settings: Settings, actor: Actor | None = None) -> None:
@@ -93,7 +92,8 @@ class CrmApp(App[None]):
     def on_workspace_opened(self, message: WorkspaceOpened) -> None:
         self.workspace = message.workspace
         self.sub_title = message.workspace.label
-        self.directory.attach(message.workspace.directory, self.actor, message.workspace.label)
+        workspace = message.workspace
+        self.directory.attach(workspace.directory, self.actor, workspace.short_label)
 
     def on_workspace_failed(self, message: WorkspaceFailed) -> None:
         self.directory.show_failure(

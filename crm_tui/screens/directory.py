@@ -75,7 +75,7 @@ class DirectoryScreen(Screen[None]):
         Binding("slash", "focus_search", "Search", id="directory.search"),
         Binding("f", "filters", "Filters", id="directory.filters"),
         Binding("s", "sort_next", "Sort", id="directory.sort"),
-        Binding("S", "sort_reverse", "Reverse", id="directory.sort_reverse"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False, id="directory.sort_reverse"),
         Binding("escape", "escape", "Clear", show=False, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
     ]
@@ -155,9 +155,7 @@ class DirectoryScreen(Screen[None]):
         assert self.service is not None and self.actor is not None
         worker = get_current_worker()
         try:
-            rows = self.service.window(
-                query, self.actor, limit=FETCH_SIZE, from_end=edge == "last"
-            )
+            rows = self.service.window(query, self.actor, limit=FETCH_SIZE, from_end=edge == "last")
             if worker.is_cancelled:
                 return
             self.post_message(RowsLoaded(generation, rows, edge, keep_cursor_id))

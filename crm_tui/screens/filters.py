@@ -157,6 +157,8 @@ class FiltersScreen(ModalScreen[DirectoryFilters | None]):
             selection_list.add_options(
                 [Selection(Text(safe_text(value)), value, value in chosen) for value in values]
             )
+            if values and selection_list.highlighted is None:
+                selection_list.highlighted = 0
 
     def _show_error(self, text: str) -> None:
         self.query_one("#filters-error", Static).update(Text(text))

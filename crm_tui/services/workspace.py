@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -25,6 +26,7 @@ class Workspace:
     engine: Engine
     directory: DirectoryService
     label: str  # where the data lives, without any password
+    short_label: str  # the same, short enough for a title bar at 80 columns
     migrated_from: str | None  # None: the schema was current
     demo_seeded: int  # customers created for the demo just now
 
@@ -37,6 +39,13 @@ def database_label(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return parsed.database or ":memory:"
     return parsed.render_as_string(hide_password=True)
+
+
+def short_database_label(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return Path(parsed.database or ":memory:").name
+    return f"{parsed.host or 'localhost'}/{parsed.database or ''}"
 
 
 def _customer_count(engine: Engine) -> int:
@@ -69,6 +78,7 @@ def open_workspace(settings: Settings, progress: Progress | None = None) -> Work
         engine=engine,
         directory=DirectoryService(engine),
         label=label,
+        short_label=short_database_label(url),
         migrated_from=migration.before if migration.applied else None,
         demo_seeded=seeded,
     )

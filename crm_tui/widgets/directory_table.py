@@ -285,7 +285,7 @@ class DirectoryTable(Widget, can_focus=True):
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     @property
-    def position(self) -> int | None:
+    def cursor_position(self) -> int | None:
         if self.buffer_offset is None or not self.rows:
             return None
         return self.buffer_offset + self.cursor
@@ -355,7 +355,7 @@ class DirectoryTable(Widget, can_focus=True):
 
     def _after_change(self) -> None:
         self.refresh()
-        self.post_message(self.CursorMoved(self.current_row, self.position))
+        self.post_message(self.CursorMoved(self.current_row, self.cursor_position))
 
     # --------------------------------------------------------------------- actions
 

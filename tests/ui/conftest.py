@@ -1,0 +1,109 @@
+"""A small, fixed customer base for the TUI tests, with hostile values among the customers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from crm_tui.app import CrmApp
+from crm_tui.config import Settings
+from crm_tui.services.actor import Actor
+from crm_tui.services.database import create_db_engine
+from tests.factories import T0, add_customer, add_plan, add_subscription
+
+# Customer-supplied values an attacker (or an unlucky import) could put in the database.
+HOSTILE_NAMES = {
+    "markup_click": "[@click=app.quit]x[/]",
+    "markup_close": "Acme [/ltd] [b]bold[/b]",
+    "ansi": "Eve \x1b[31mred\x1b[0m \x1b[2J",
+    "osc": "Mallory \x1b]52;c;cm0gLXJmIH4=\x07 clip",
+    "c1": "C1 \x9b31m control",
+    "bidi": "Bidi \u202egnp.exe\u202c ok",
+    "zero_width": "Zero\u200bwidth\u2060joiner",
+    "cjk": "王芳王芳王芳王芳王芳王芳王芳王芳王芳王芳",
+    "emoji": "Emoji 👩‍💻🏳️‍🌈 person",
+    "long": "L" + "o" * 300 + "ng",
+}
+
+BASE_COUNT = 240
+
+
+def _people(connection: Any) -> None:
+    gold = add_plan(connection, "gold", name="Gold")
+    silver = add_plan(connection, "silver", name="Silver", amount_minor=900)
+    for number in range(BASE_COUNT):
+        customer = add_customer(
+            connection,
+            name=f"Customer {number:03d}",
+            email=f"customer{number:03d}@example.com",
+            phone=f"+1 555 01{number:04d}",
+            lifecycle_status=("active", "inactive", "churned")[number % 3],
+            current_plan=("Gold", "Silver", "")[number % 3],
+            has_active_subscription=number % 3 == 0,
+            mrr_minor=(number % 3 == 0) * (4900 + number),
+            ltv_minor=number * 1000,
+            storefront=("web", "ios", "partner")[number % 3],
+            region=("EU", "US")[number % 2],
+            kind="business" if number % 10 == 0 else "individual",
+            company_name=f"Company {number:03d} Ltd" if number % 10 == 0 else "",
+            billing_group="enterprise" if number % 20 == 0 else "",
+            registered_at=T0 - timedelta(days=number),
+        )
+        if number % 3 == 0:
+            add_subscription(
+                connection, customer, (gold, silver)[number % 2], provider_id=f"sub_T{number:05d}"
+            )
+    add_customer(
+        connection,
+        name="Ada Lovelace",
+        email="ada@analytical.org",
+        current_plan="Gold",
+        lifecycle_status="active",
+        has_active_subscription=True,
+        mrr_minor=8900,
+        ltv_minor=214200,
+        kind="business",
+        company_name="Analytical Engines",
+        vat_id="GB123456789",
+        payment_terms="net_30",
+    )
+    for key, name in HOSTILE_NAMES.items():
+        add_customer(connection, name=name, email=f"{key}@hostile.example", storefront="web")
+
+
+@pytest.fixture
+def directory_url(sqlite_url: str) -> str:
+    engine = create_db_engine(sqlite_url)
+    with engine.begin() as connection:
+        _people(connection)
+    engine.dispose()
+    return sqlite_url
+
+
+def make_app(url: str, **settings: Any) -> CrmApp:
+    return CrmApp(Settings(database_url=url, **settings), actor=Actor.agent("tester"))
+
+
+async def wait_for_rows(pilot: Pilot[Any], timeout: float = 10.0) -> None:
+    """Wait until the directory shows the answer to its latest query, count included."""
+    app = pilot.app
+    waited = 0.0
+    while waited < timeout:
+        await pilot.pause(0.02)
+        waited += 0.02
+        screen = getattr(app, "directory", None)
+        if screen is None or screen.service is None:
+            continue
+        busy = any(w.is_running for w in app.workers if w.group.startswith("directory"))
+        if not busy and screen.match_count is not None:
+            await pilot.pause()
+            return
+    raise AssertionError("the directory did not answer in time")
+
+
+@pytest.fixture
+def app(directory_url: str) -> CrmApp:
+    return make_app(directory_url)

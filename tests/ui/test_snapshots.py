@@ -1,0 +1,75 @@
+"""SVG snapshots of the directory at 80x24 and 160x50 (pytest-textual-snapshot).
+
+Update them after an intended change with `pytest tests/ui --snapshot-update`,
+then look at the SVGs in tests/ui/__snapshots__ before committing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.ui.conftest import make_app, wait_for_rows
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+def test_directory(snap_compare: Any, directory_url: str, size: tuple[int, int]) -> None:
+    async def loaded(pilot: Pilot[Any]) -> None:
+        await wait_for_rows(pilot)
+        await pilot.press("j", "j")
+
+    assert snap_compare(make_app(directory_url), terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+def test_directory_search_sorted(
+    snap_compare: Any, directory_url: str, size: tuple[int, int]
+) -> None:
+    async def searched(pilot: Pilot[Any]) -> None:
+        await wait_for_rows(pilot)
+        pilot.app.directory.search_input.value = "hostile"  # type: ignore[attr-defined]
+        await wait_for_rows(pilot)
+        await pilot.press("S")
+        await wait_for_rows(pilot)
+
+    assert snap_compare(make_app(directory_url), terminal_size=size, run_before=searched)
+
+
+def test_directory_no_match(snap_compare: Any, directory_url: str) -> None:
+    async def searched(pilot: Pilot[Any]) -> None:
+        await wait_for_rows(pilot)
+        pilot.app.directory.search_input.value = "nobody-at-all"  # type: ignore[attr-defined]
+        await wait_for_rows(pilot)
+
+    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=searched)
+
+
+def test_filters_dialog(snap_compare: Any, directory_url: str) -> None:
+    async def opened(pilot: Pilot[Any]) -> None:
+        await wait_for_rows(pilot)
+        await pilot.press("f")
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
+
+
+def test_overview(snap_compare: Any, directory_url: str) -> None:
+    async def opened(pilot: Pilot[Any]) -> None:
+        await wait_for_rows(pilot)
+        pilot.app.directory.search_input.value = "ada@"  # type: ignore[attr-defined]
+        await wait_for_rows(pilot)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
+
+
+def test_help(snap_compare: Any, directory_url: str) -> None:
+    async def opened(pilot: Pilot[Any]) -> None:
+        await wait_for_rows(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
