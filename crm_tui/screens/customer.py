@@ -88,7 +88,7 @@ def subscriptions_table(profile: CustomerProfile) -> Table:
 
 class CustomerScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="customer.back"),
+        Binding("escape", "back", "Back", priority=True, id="customer.back"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="customer.reload"),
     ]
     DEFAULT_CSS = """

@@ -71,14 +71,26 @@ def _reason(error: Exception) -> str:
 
 
 class DirectoryScreen(Screen[None]):
+    # Priority bindings run as the key is read, before the next key is delivered, so an
+    # agent typing ahead over SSH ("/ada⏎G" in one burst) gets every key where it
+    # belongs. `check_action` turns the letter keys off while the search box has focus.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_search", "Search", id="directory.search"),
-        Binding("f", "filters", "Filters", id="directory.filters"),
-        Binding("s", "sort_next", "Sort", id="directory.sort"),
-        Binding("S", "sort_reverse", "Reverse sort", show=False, id="directory.sort_reverse"),
-        Binding("escape", "escape", "Clear", show=False, id="directory.escape"),
+        Binding("slash", "focus_search", "Search", priority=True, id="directory.search"),
+        Binding("f", "filters", "Filters", priority=True, id="directory.filters"),
+        Binding("s", "sort_next", "Sort", priority=True, id="directory.sort"),
+        Binding(
+            "S",
+            "sort_reverse",
+            "Reverse sort",
+            show=False,
+            priority=True,
+            id="directory.sort_reverse",
+        ),
+        Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
+        Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
     ]
+    _LETTER_ACTIONS = frozenset({"focus_search", "filters", "sort_next", "sort_reverse"})
 
     def __init__(self, *, readonly: bool = False) -> None:
         super().__init__()
@@ -256,17 +268,31 @@ class DirectoryScreen(Screen[None]):
         self.directory_query = self.directory_query.with_search(event.value)
         self.reload()
 
-    @on(Input.Submitted, "#search")
-    def _search_submitted(self) -> None:
-        self.table.focus()
+    def _typing_in_search(self) -> bool:
+        # `self.focused`, not `has_focus`: the latter follows the Focus event, which lags
+        # behind a burst of keys that are already being dispatched.
+        return self.is_mounted and self.focused is self.search_input
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        typing = self._typing_in_search()
+        if action in self._LETTER_ACTIONS:
+            return None if typing else True  # None: shown greyed out, the key types
+        if action == "leave_search":
+            return typing
+        return True
+
+    # Focus moves with `set_focus`, at once: `focus()` waits for the queue, and the
+    # keys typed right after `/` or `escape` would reach the wrong widget.
     def action_focus_search(self) -> None:
-        self.search_input.focus()
+        self.set_focus(self.search_input)
+
+    def action_leave_search(self) -> None:
+        self.set_focus(self.table)
 
     def action_escape(self) -> None:
         """Leave the search box; from the table, clear the search (then the filters)."""
-        if self.search_input.has_focus:
-            self.table.focus()
+        if self._typing_in_search():
+            self.set_focus(self.table)
         elif self.directory_query.search:
             self.search_input.value = ""  # Input.Changed reloads
         elif self.directory_query.filters.active:

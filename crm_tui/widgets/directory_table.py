@@ -136,7 +136,9 @@ class DirectoryTable(Widget, can_focus=True):
         Binding("G,end", "last", "Last", show=False, id="directory.last"),
         Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="directory.page_down"),
         Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="directory.page_up"),
-        Binding("enter", "open", "Open", id="directory.open"),
+        # A priority binding runs before the next key is read: keys typed ahead after
+        # enter reach the customer's screen, not this table.
+        Binding("enter", "open", "Open", priority=True, id="directory.open"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
