@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of",
         type=date.fromisoformat,
         metavar="YYYY-MM-DD",
-        help="the day the data is relative to (default: today)",
+        help="the day the data is relative to (default: 2026-11-01, fixed so seeds repeat)",
     )
     _add_database_option(seed)
 

@@ -39,6 +39,12 @@ def _sqlite_doc(customer_id: str) -> str:
         FROM customer c WHERE c.id = {customer_id})"""
 
 
+def sqlite_customer_doc(customer_id: str) -> str:
+    """The SQLite document expression, public so that the demo seeder's bulk load
+    (triggers dropped) writes exactly the documents the triggers would write."""
+    return _sqlite_doc(customer_id)
+
+
 SQLITE_UP = [
     "CREATE VIRTUAL TABLE customer_fts USING fts5(doc, tokenize = 'trigram')",
     f"""CREATE TRIGGER customer_fts_insert AFTER INSERT ON customer BEGIN
