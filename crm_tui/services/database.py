@@ -47,7 +47,7 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+    cursor.execute("PRAGMA cache_size=-8192")  # 8 MiB per connection: pooled connections add up
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
