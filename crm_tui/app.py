@@ -87,7 +87,7 @@ class CrmApp(App[None]):
 
     def on_startup_progress(self, message: StartupProgress) -> None:
         self.directory.set_notice(message.text)
-        self.notify(message.text, title="Database", timeout=6)
+        self.notify(message.text, title="Database", timeout=6, markup=False)
 
     def on_workspace_opened(self, message: WorkspaceOpened) -> None:
         self.workspace = message.workspace
@@ -99,7 +99,13 @@ class CrmApp(App[None]):
         self.directory.show_failure(
             f"{message.reason}. Check --database-url / CRM_DATABASE_URL, then restart."
         )
-        self.notify(message.reason, title="Cannot open the database", severity="error", timeout=30)
+        self.notify(
+            message.reason,
+            title="Cannot open the database",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
 
     # ---------------------------------------------------------------- app actions
 

@@ -238,7 +238,9 @@ class DirectoryScreen(Screen[None]):
             self.table.set_placeholder(
                 f"Could not read the customers: {message.reason}. Press ctrl+r to try again."
             )
-        self.notify(message.reason, title="Could not read the customers", severity="error")
+        self.notify(
+            message.reason, title="Could not read the customers", severity="error", markup=False
+        )
 
     # --------------------------------------------------------------- from the table
 
