@@ -70,7 +70,7 @@ TYPING = 0.100  # seconds between two keystrokes in the search box, at least
 CURSOR_PRESSES = 200
 PAGE_PRESSES = 100
 SORT_PRESSES = 16
-METRIC_TIME_CAP = 90.0  # seconds one DataTable metric may take before it stops sampling
+METRIC_TIME_CAP = 45.0  # seconds one DataTable metric may take before it stops sampling
 WAIT = 60.0  # seconds a single measurement may wait for its frame
 
 MB = 1024 * 1024
@@ -748,7 +748,7 @@ def database_path(customers: int) -> Path:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     customers = 20_000 if args.quick and args.customers is None else args.customers or 1_000_000
     table_rows = 5_000 if args.quick and args.datatable_rows is None else args.datatable_rows
-    table_rows = min(table_rows or 100_000, customers)
+    table_rows = min(table_rows or 50_000, customers)
     small = 2_000 if customers <= 20_000 else 20_000
     database = Path(args.database) if args.database else database_path(customers)
     small_database = database_path(small)
@@ -1036,7 +1036,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "already holds N customers)",
     )
     parser.add_argument(
-        "--datatable-rows", type=int, default=None, help="rows given to DataTable (100,000)"
+        "--datatable-rows", type=int, default=None, help="rows given to DataTable (50,000)"
     )
     parser.add_argument(
         "--quick", action="store_true", help="20,000 customers and 5,000 DataTable rows"

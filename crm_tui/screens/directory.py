@@ -29,6 +29,7 @@ from crm_tui.services.directory import (
     DirectoryQuery,
     DirectoryService,
     MatchCount,
+    QueryStopped,
     Sort,
 )
 from crm_tui.text import safe_text
@@ -166,15 +167,27 @@ class DirectoryScreen(Screen[None]):
     ) -> None:
         assert self.service is not None and self.actor is not None
         worker = get_current_worker()
+
+        def superseded() -> bool:
+            return worker.is_cancelled or generation != self.generation
+
         try:
-            rows = self.service.window(query, self.actor, limit=FETCH_SIZE, from_end=edge == "last")
-            if worker.is_cancelled:
+            rows = self.service.window(
+                query,
+                self.actor,
+                limit=FETCH_SIZE,
+                from_end=edge == "last",
+                should_stop=superseded,
+            )
+            if superseded():
                 return
             self.post_message(RowsLoaded(generation, rows, edge, keep_cursor_id))
             if edge == "first":
-                count = self.service.count(query, self.actor)
-                if not worker.is_cancelled:
+                count = self.service.count(query, self.actor, should_stop=superseded)
+                if not superseded():
                     self.post_message(CountLoaded(generation, count))
+        except QueryStopped:
+            return
         except Exception as error:
             self.post_message(LoadFailed(generation, _reason(error)))
 
@@ -367,4 +380,5 @@ class DirectoryScreen(Screen[None]):
         if self.readonly:
             parts.append("read-only")
         status = Text(safe_text(" · ".join(parts)), no_wrap=True)
-        self.query_one("#status-line", Static).update(status)
+        # One line, always: no layout pass (it costs more than the whole cursor move).
+        self.query_one("#status-line", Static).update(status, layout=False)

@@ -17,7 +17,9 @@ SQLModel costs most of a second, and this is the path to the app's first frame.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -31,7 +33,10 @@ from crm_tui.services.actor import Actor
 
 COUNT_CAP = 10_000
 # A trigram term matching more rows than this is "broad": see `_sqlite_matcher`.
-BROAD_MATCH_THRESHOLD = 10_000
+# Measured at 1M customers: joining and sorting the matches costs ~2.4 µs each
+# (25,000 → 60 ms, predictable); walking the sort index costs by how densely the
+# matches lie in sort order (5 ms for 84,000 matches, a second for some 16,000).
+BROAD_MATCH_THRESHOLD = 25_000
 
 SORT_COLUMNS = ("name", "email", "status", "plan", "mrr", "since", "storefront", "ltv")
 
@@ -172,6 +177,14 @@ class Facets:
 
 # The keyset position of a row: its sort value and its id.
 RowKey = tuple[Any, int]
+# Asked now and then while a query runs: True stops it (see DirectoryService._connect).
+StopCheck = Callable[[], bool]
+# SQLite virtual-machine steps between two calls of a StopCheck (about a millisecond).
+_PROGRESS_STEPS = 20_000
+
+
+class QueryStopped(Exception):
+    """A query was stopped because its answer was no longer wanted."""
 
 
 def parse_amount_minor(text: str) -> int:
@@ -286,11 +299,12 @@ class DirectoryService:
         before: RowKey | None = None,
         from_end: bool = False,
         limit: int = 100,
+        should_stop: StopCheck | None = None,
     ) -> list[DirectoryRow]:
         """Up to `limit` rows in sort order: the first ones, those after/before a key,
         or (from_end) the last ones. Rows always come back in display order."""
         backwards = before is not None or from_end
-        with self.engine.connect() as connection:
+        with self._connect(should_stop) as connection:
             terms = SearchTerms.parse(query.search)
             matcher = self._matcher(connection, terms)
             sort_expr = self._sort_expression(query.sort.column)
@@ -307,19 +321,45 @@ class DirectoryService:
             rows = [self._row(r) for r in connection.execute(statement)]
         return rows[::-1] if backwards else rows
 
-    def count(self, query: DirectoryQuery, actor: Actor, cap: int = COUNT_CAP) -> MatchCount:
+    def count(
+        self,
+        query: DirectoryQuery,
+        actor: Actor,
+        cap: int = COUNT_CAP,
+        should_stop: StopCheck | None = None,
+    ) -> MatchCount:
         """How many customers match, counted up to `cap` (then "cap+")."""
-        with self.engine.connect() as connection:
+        with self._connect(should_stop) as connection:
             terms = SearchTerms.parse(query.search)
             if not terms.text and not query.filters.active:
                 total = connection.execute(sa.select(sa.func.count()).select_from(_c)).scalar_one()
                 return MatchCount(int(total), capped=False)
-            matcher = self._matcher(connection, terms)
-            inner = self._select(query, matcher, [sa.literal_column("1")]).limit(cap + 1)
+            inner = self._count_select(connection, query, terms, cap + 1)
             found = connection.execute(
                 sa.select(sa.func.count()).select_from(inner.subquery())
             ).scalar_one()
         return MatchCount(min(int(found), cap), capped=found > cap)
+
+    def _count_select(
+        self, connection: sa.Connection, query: DirectoryQuery, terms: SearchTerms, limit: int
+    ) -> sa.Select[Any]:
+        """The ids of up to `limit` matches, in whatever order is cheapest.
+
+        A window walks the customers in sort order, which suits a broad term (the
+        first rows match) but not a count (every row is visited). A count always
+        starts from the search index: a million-row trigram match counts in
+        milliseconds, the same walk through the sort index takes seconds."""
+        if not (terms.uses_trigrams and self.dialect == "sqlite"):
+            matcher = self._matcher(connection, terms)
+            return self._select(query, matcher, [_c.c.id]).limit(limit)
+        matcher = _Matcher(_fts.join(_c, _c.c.id == _fts.c.rowid), self._fts_clauses(terms))
+        from_index = self._select(query, matcher, [_c.c.id]).limit(limit)
+        if terms.customer_id is None:
+            return from_index
+        by_id = self._select(query, _Matcher(_c, [self._or_id(terms, sa.false())]), [_c.c.id])
+        # SQLite takes no LIMIT inside a compound SELECT: wrap it in a subquery.
+        limited = sa.select(from_index.subquery().c.id)
+        return sa.select(sa.union(limited, by_id).subquery().c.id)
 
     def iter_rows(self, query: DirectoryQuery, actor: Actor, limit: int) -> Iterator[DirectoryRow]:
         """The first `limit` matches in sort order, fetched a window at a time."""
@@ -356,6 +396,27 @@ class DirectoryService:
                 regions=distinct(_c.c.region),
                 billing_groups=distinct(_c.c.billing_group),
             )
+
+    @contextmanager
+    def _connect(self, should_stop: StopCheck | None) -> Iterator[sa.Connection]:
+        """A connection whose SQLite statements stop soon after `should_stop()` turns
+        true: a superseded search must not hold a core (and the GIL) for a second
+        while the agent's next keystroke waits. The statement then raises
+        `QueryStopped`."""
+        with self.engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            if should_stop is None or not isinstance(raw, sqlite3.Connection):
+                yield connection
+                return
+            raw.set_progress_handler(lambda: 1 if should_stop() else 0, _PROGRESS_STEPS)
+            try:
+                yield connection
+            except sa.exc.OperationalError as error:
+                if should_stop():
+                    raise QueryStopped() from error
+                raise
+            finally:
+                raw.set_progress_handler(None, 0)
 
     # --------------------------------------------------------------- query building
 
@@ -440,20 +501,28 @@ class DirectoryService:
         upper = _next_prefix(prefix)
         return sa.or_(*(sa.and_(c >= prefix, c < upper) for c in columns))
 
-    def _sqlite_matcher(self, connection: sa.Connection, terms: SearchTerms) -> _Matcher:
-        words = terms.trigram_words()
-        match = " AND ".join(fts_phrase(w) for w in words)
+    @staticmethod
+    def _fts_match(terms: SearchTerms) -> str:
+        match = " AND ".join(fts_phrase(w) for w in terms.trigram_words())
         if terms.digits():
             match = f"({match}) OR {fts_phrase(terms.digits())}"
+        return match
+
+    def _fts_clauses(self, terms: SearchTerms) -> list[sa.ColumnElement[bool]]:
+        """The FTS MATCH, plus a LIKE for each 1–2 character word beside longer ones."""
         short = [_fts.c.doc.like(like_contains(w), escape="\\") for w in terms.short_words()]
-        matches = sa.text("customer_fts MATCH :match").bindparams(match=match)
-        if self._is_narrow(connection, match):
+        matches = sa.text("customer_fts MATCH :match").bindparams(match=self._fts_match(terms))
+        return [matches, *short]  # type: ignore[list-item]
+
+    def _sqlite_matcher(self, connection: sa.Connection, terms: SearchTerms) -> _Matcher:
+        words = terms.trigram_words()
+        if self._is_narrow(connection, self._fts_match(terms)):
             if terms.customer_id is None:
                 # Few matches: start from the index and join to the customers,
                 # then filter and sort that small set.
                 joined = _fts.join(_c, _c.c.id == _fts.c.rowid)
-                return _Matcher(joined, [matches, *short])
-            in_index = sa.select(_fts.c.rowid).where(matches, *short)
+                return _Matcher(joined, self._fts_clauses(terms))
+            in_index = sa.select(_fts.c.rowid).where(*self._fts_clauses(terms))
             return _Matcher(_c, [self._or_id(terms, _c.c.id.in_(in_index))])
         # Many matches: sorting them all would cost a second at a million rows.
         # Walk the customers in sort order instead and test each one's document

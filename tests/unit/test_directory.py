@@ -249,6 +249,56 @@ def test_counts_are_capped(engine: Engine) -> None:
     assert service.count(d.DirectoryQuery(search="customer 004"), SYSTEM) == d.MatchCount(11, False)
 
 
+def test_counts_agree_with_windows(service: d.DirectoryService) -> None:
+    """Counts start from the search index; windows may walk the sort index. Same answers."""
+    queries = [
+        d.DirectoryQuery(search="example"),
+        d.DirectoryQuery(search="gra"),
+        d.DirectoryQuery(search="a"),
+        d.DirectoryQuery(search="1"),  # customer #1 (and every "1" prefix)
+        d.DirectoryQuery(search="#2"),
+        d.DirectoryQuery(search="7946"),  # digits of Ada's phone and not customer #7946
+        d.DirectoryQuery(search="org", filters=d.DirectoryFilters(storefronts=("web",))),
+        d.DirectoryQuery(search="müller ma", filters=d.DirectoryFilters(kind="business")),
+        d.DirectoryQuery(filters=d.DirectoryFilters(statuses=("churned",))),
+    ]
+    for query in queries:
+        shown = service.window(query, SYSTEM, limit=1000)
+        assert service.count(query, SYSTEM) == d.MatchCount(len(shown), False), query
+
+
+def test_count_with_an_id_does_not_count_twice(engine: Engine) -> None:
+    _many(engine, 30)
+    service = d.DirectoryService(engine)
+    # "12" is customer #12 and the text of c12@example.com, c120…: one customer, once.
+    query = d.DirectoryQuery(search="#12")
+    assert [r.id for r in service.window(query, SYSTEM)] == [12]
+    assert service.count(query, SYSTEM) == d.MatchCount(1, False)
+    query = d.DirectoryQuery(search="123")  # no customer #123 here; c123 not either
+    assert service.count(query, SYSTEM) == d.MatchCount(0, False)
+
+
+def test_a_superseded_query_stops(engine: Engine) -> None:
+    """A search the agent has typed past is stopped mid-query, not run to the end."""
+    _many(engine, 2000)
+    service = d.DirectoryService(engine)
+    calls = 0
+
+    def stop_now() -> bool:
+        nonlocal calls
+        calls += 1
+        return True
+
+    query = d.DirectoryQuery(search="example", sort=d.Sort("ltv"))
+    if engine.dialect.name == "sqlite":
+        with pytest.raises(d.QueryStopped):
+            service.count(query, SYSTEM, should_stop=stop_now)
+        assert calls >= 1
+    # Not stopped, the connection is as good as new (the handler was taken off).
+    assert service.count(query, SYSTEM, should_stop=lambda: False).value == 2000
+    assert service.count(query, SYSTEM).value == 2000
+
+
 def test_broad_search_walks_in_sort_order(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the threshold the SQLite plan changes; the answers must not."""
     _many(engine, 60)
