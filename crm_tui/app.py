@@ -17,7 +17,6 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from crm_tui.config import Settings
-from crm_tui.screens.customer import CustomerScreen
 from crm_tui.screens.directory import DirectoryScreen
 from crm_tui.screens.help import HelpScreen
 from crm_tui.screens.palette import CustomerCommands
@@ -28,9 +27,10 @@ from crm_tui.themes import STYLESHEET
 
 
 class WorkspaceOpened(Message):
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, actor: Actor) -> None:
         super().__init__()
         self.workspace = workspace
+        self.actor = actor  # with its agent id, once registered
 
 
 class WorkspaceFailed(Message):
@@ -80,7 +80,15 @@ class CrmApp(App[None]):
         if worker.is_cancelled:
             workspace.close()
             return
-        self.post_message(WorkspaceOpened(workspace))
+        actor = self.actor
+        if not self.settings.readonly:
+            from crm_tui.services.agents import register_agent
+
+            try:
+                actor = register_agent(workspace.engine, actor)
+            except Exception as error:  # the app still reads; writes will say who is unknown
+                self._report_progress(f"Could not register agent {actor.username}: {error}")
+        self.post_message(WorkspaceOpened(workspace, actor))
 
     def _report_progress(self, text: str) -> None:
         self.post_message(StartupProgress(text))
@@ -91,6 +99,7 @@ class CrmApp(App[None]):
 
     def on_workspace_opened(self, message: WorkspaceOpened) -> None:
         self.workspace = message.workspace
+        self.actor = message.actor
         self.sub_title = message.workspace.label
         workspace = message.workspace
         self.directory.attach(workspace.directory, self.actor, workspace.short_label)
@@ -113,7 +122,32 @@ class CrmApp(App[None]):
         if self.workspace is None:
             self.notify("The database is still opening.", severity="warning")
             return
-        self.push_screen(CustomerScreen(self.workspace.engine, self.actor, customer_id))
+        # Imported on first use: the profile's services load SQLModel (~0.7 s), which
+        # the directory's first frame must not wait for.
+        from crm_tui.screens.profile import ProfileScreen
+
+        self.push_screen(ProfileScreen(self.workspace.engine, self.actor, customer_id))
+
+    def new_customer(self) -> None:
+        """`N` in the directory: the new-customer form; its profile opens once saved."""
+        if self.workspace is None:
+            self.notify("The database is still opening.", severity="warning")
+            return
+        if self.settings.readonly:
+            self.notify("Read-only mode: customers cannot be created.", severity="warning")
+            return
+        from crm_tui.screens.details_form import NewCustomerForm
+        from crm_tui.services.customer_edit import CustomerEditService
+
+        form = NewCustomerForm(CustomerEditService(self.workspace.engine), self.actor)
+        self.push_screen(form, self._customer_created)
+
+    def _customer_created(self, customer_id: int | None) -> None:
+        if customer_id is None:
+            return
+        self.notify(f"Customer #{customer_id} created.", timeout=4)
+        self.directory.action_reload()
+        self.open_customer(customer_id)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

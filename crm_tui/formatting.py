@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "A$", "CAD": "C$"}
 # Currencies whose minor unit is not a hundredth (ISO 4217 exponent 0).
@@ -29,5 +29,5 @@ def format_money(minor: int, currency: str) -> str:
     return f"{prefix}{amount}"
 
 
-def format_date(moment: datetime | None) -> str:
+def format_date(moment: date | datetime | None) -> str:
     return moment.strftime("%Y-%m-%d") if moment else ""

@@ -81,3 +81,71 @@ def add_subscription(connection: Connection, customer_id: int, plan_id: int, **v
     row.update(values)
     result = connection.execute(sa.insert(t.Subscription.__table__).values(**row))  # type: ignore[attr-defined]
     return int(result.inserted_primary_key[0])
+
+
+def _insert(connection: Connection, table: Any, row: dict[str, Any]) -> int:
+    result = connection.execute(sa.insert(table.__table__).values(**row))
+    return int(result.inserted_primary_key[0])
+
+
+def add_agent(connection: Connection, username: str = "maria", **values: Any) -> int:
+    row: dict[str, Any] = {
+        "username": username,
+        "display_name": username.title(),
+        "role": "agent",
+        "active": True,
+        "readonly": False,
+        "timezone": "UTC",
+        "created_at": T0,
+    }
+    return _insert(connection, t.Agent, row | values)
+
+
+def add_payment(connection: Connection, customer_id: int, **values: Any) -> int:
+    row: dict[str, Any] = {
+        "customer_id": customer_id,
+        "amount_minor": 1900,
+        "currency": "USD",
+        "refunded_minor": 0,
+        "status": "succeeded",
+        "method": "card",
+        "provider": "stripe",
+        "created_at": T0,
+    }
+    return _insert(connection, t.Payment, row | values)
+
+
+def add_refund(connection: Connection, payment_id: int, amount_minor: int, **values: Any) -> int:
+    row: dict[str, Any] = {
+        "payment_id": payment_id,
+        "amount_minor": amount_minor,
+        "currency": "USD",
+        "status": "succeeded",
+        "reason": "goodwill",
+        "created_at": T0,
+    }
+    return _insert(connection, t.Refund, row | values)
+
+
+def add_invoice(connection: Connection, customer_id: int, number: str, **values: Any) -> int:
+    row: dict[str, Any] = {
+        "customer_id": customer_id,
+        "number": number,
+        "status": "open",
+        "issued_at": T0,
+        "total_minor": 10000,
+        "currency": "USD",
+    }
+    return _insert(connection, t.Invoice, row | values)
+
+
+def add_event(connection: Connection, customer_id: int, **values: Any) -> int:
+    row: dict[str, Any] = {
+        "customer_id": customer_id,
+        "occurred_at": T0,
+        "kind": "profile",
+        "actor_type": "system",
+        "summary": "Something happened",
+        "details": {},
+    }
+    return _insert(connection, t.ActivityEvent, row | values)

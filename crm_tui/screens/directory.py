@@ -87,11 +87,14 @@ class DirectoryScreen(Screen[None]):
             priority=True,
             id="directory.sort_reverse",
         ),
+        Binding("N", "new_customer", "New", priority=True, id="directory.new_customer"),
         Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
         Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
     ]
-    _LETTER_ACTIONS = frozenset({"focus_search", "filters", "sort_next", "sort_reverse"})
+    _LETTER_ACTIONS = frozenset(
+        {"focus_search", "filters", "sort_next", "sort_reverse", "new_customer"}
+    )
 
     def __init__(self, *, readonly: bool = False) -> None:
         super().__init__()
@@ -314,6 +317,11 @@ class DirectoryScreen(Screen[None]):
             self.set_filters(DirectoryFilters())
 
     # -------------------------------------------------------------- filters, sort
+
+    def action_new_customer(self) -> None:
+        new_customer = getattr(self.app, "new_customer", None)
+        if new_customer is not None:
+            new_customer()
 
     def action_filters(self) -> None:
         if self.service is None or self.actor is None:

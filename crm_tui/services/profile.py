@@ -1,21 +1,48 @@
-"""A customer's profile, read as plain read models (see models/read.py).
+"""A customer's profile, read as plain read models (see models/profile.py).
 
-This issue builds the Overview the directory opens on `enter` and the JSON of
-`crm-tui customers show`; the profile issue adds the other tabs and the writes.
-Queries are SQLAlchemy Core on the SQLModel tables' metadata: a profile is a
-handful of small indexed reads, and no ORM object leaves this module.
+One call reads everything the five tabs show, in one connection: a dozen indexed
+reads by customer id. Even a long history (1,000 payments, 5,000 activity events)
+is a few thousand small rows; the screen draws only what is visible.
+Queries are SQLAlchemy Core on the SQLModel tables' metadata: no ORM object
+leaves this module.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from crm_tui.models import tables
-from crm_tui.models.read import AddressView, CustomerProfile, SubscriptionView
+from crm_tui.models.enums import ActorType, InvoiceStatus
+from crm_tui.models.profile import (
+    ActivityView,
+    AddressDetail,
+    CustomerProfile,
+    InvoiceLineView,
+    InvoiceView,
+    MoneyFacts,
+    NoteView,
+    OrderView,
+    PaymentView,
+    PreferencesView,
+    RefundView,
+    StateChangeView,
+    SubscriptionDetail,
+    UsageMonth,
+    UsageView,
+)
 from crm_tui.services.actor import Actor
+from crm_tui.services.customer_summary import (
+    BILLING_STATUSES,
+    COLLECTED_STATUSES,
+    LIVE_SUBSCRIPTION_STATUSES,
+    monthly_amount,
+)
 
 _TABLES = tables.SQLModel.metadata.tables
 _customer = _TABLES["customer"]
@@ -24,16 +51,51 @@ _tag = _TABLES["tag"]
 _customer_tag = _TABLES["customer_tag"]
 _subscription = _TABLES["subscription"]
 _plan = _TABLES["plan"]
-_external_id = _TABLES["external_id"]
+_usage = _TABLES["usage"]
+_order = _TABLES["customer_order"]
+_invoice = _TABLES["invoice"]
+_invoice_line = _TABLES["invoice_line"]
 _payment = _TABLES["payment"]
+_refund = _TABLES["refund"]
+_credit = _TABLES["credit"]
+_event = _TABLES["activity_event"]
+_note = _TABLES["note"]
+_state_change = _TABLES["account_state_change"]
+_preference = _TABLES["preference"]
+_external_id = _TABLES["external_id"]
 _agent = _TABLES["agent"]
 _merged = _TABLES["merged_customer"]
+
+USAGE_MONTHS = 6  # months of usage the Overview shows
+CUSTOMER_ACTOR_LABEL = "customer (self-service)"
+_UNPAID_INVOICE_STATUSES = (InvoiceStatus.OPEN.value, InvoiceStatus.UNCOLLECTIBLE.value)
 
 
 class CustomerNotFound(LookupError):
     def __init__(self, customer_id: int) -> None:
         super().__init__(f"no customer with id {customer_id}")
         self.customer_id = customer_id
+
+
+class InvoiceNotFound(LookupError):
+    def __init__(self, invoice_id: int) -> None:
+        super().__init__(f"no invoice with id {invoice_id}")
+        self.invoice_id = invoice_id
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Stored in UTC; some drivers hand it back without an offset."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _actor_label(actor_type: str, agent_name: str | None) -> str:
+    if actor_type == ActorType.AGENT.value:
+        return agent_name or "agent (unknown)"
+    if actor_type == ActorType.CUSTOMER.value:
+        return CUSTOMER_ACTOR_LABEL
+    return "system"
 
 
 class ProfileService:
@@ -43,64 +105,142 @@ class ProfileService:
         self.engine = engine
 
     def profile(self, customer_id: int, actor: Actor) -> CustomerProfile:
-        """The customer's Overview; a merged-away id leads to the customer it was merged into."""
+        """Everything the profile shows; a merged-away id leads to its survivor."""
         with self.engine.connect() as connection:
-            customer = self._customer_row(connection, customer_id)
-            return _profile(
-                customer,
-                assigned_agent=self._agent_name(connection, customer.assigned_agent_id),
-                tags=self._tags(connection, customer.id),
-                addresses=self._addresses(connection, customer.id),
-                subscriptions=self._subscriptions(connection, customer.id),
-                external_ids=self._external_ids(connection, customer.id),
-                payments_count=self._payments_count(connection, customer.id),
+            return _ProfileReader(connection, customer_row(connection, customer_id)).read()
+
+    def invoice(self, invoice_id: int, actor: Actor) -> InvoiceView:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(_invoice).where(_invoice.c.id == invoice_id)).first()
+            if row is None:
+                raise InvoiceNotFound(invoice_id)
+            lines = connection.execute(
+                sa.select(_invoice_line)
+                .where(_invoice_line.c.invoice_id == invoice_id)
+                .order_by(_invoice_line.c.id)
+            )
+            return InvoiceView(
+                id=row.id,
+                number=row.number,
+                status=row.status,
+                issued_at=_aware(row.issued_at),  # type: ignore[arg-type]
+                due_at=_aware(row.due_at),
+                total_minor=row.total_minor,
+                currency=row.currency,
+                lines=tuple(
+                    InvoiceLineView(
+                        line.description, line.quantity, line.unit_amount_minor, line.amount_minor
+                    )
+                    for line in lines
+                ),
             )
 
-    # ------------------------------------------------------------------ the reads
 
-    @staticmethod
-    def _customer_row(connection: Connection, customer_id: int) -> Any:
-        row = connection.execute(sa.select(_customer).where(_customer.c.id == customer_id)).first()
-        if row is None:
-            survivor = connection.execute(
-                sa.select(_merged.c.survivor_id).where(_merged.c.old_customer_id == customer_id)
-            ).scalar()
-            if survivor is not None:
-                row = connection.execute(
-                    sa.select(_customer).where(_customer.c.id == survivor)
-                ).first()
-        if row is None:
-            raise CustomerNotFound(customer_id)
-        return row
+def customer_row(connection: Connection, customer_id: int) -> Any:
+    """The customer's row; a merged-away id gives its survivor's."""
+    row = connection.execute(sa.select(_customer).where(_customer.c.id == customer_id)).first()
+    if row is None:
+        survivor = connection.execute(
+            sa.select(_merged.c.survivor_id).where(_merged.c.old_customer_id == customer_id)
+        ).scalar()
+        if survivor is not None:
+            row = connection.execute(sa.select(_customer).where(_customer.c.id == survivor)).first()
+    if row is None:
+        raise CustomerNotFound(customer_id)
+    return row
 
-    @staticmethod
-    def _agent_name(connection: Connection, agent_id: int | None) -> str:
+
+class _ProfileReader:
+    """The reads of one profile, on one connection."""
+
+    def __init__(self, connection: Connection, customer: Any) -> None:
+        self.connection = connection
+        self.customer = customer
+        self.id: int = customer.id
+        self._agents: dict[int, str] | None = None
+
+    def read(self) -> CustomerProfile:
+        c = self.customer
+        subscriptions_rows = self._subscription_rows()
+        payments = self._payments()
+        subscriptions = self._subscriptions(subscriptions_rows, payments)
+        return CustomerProfile(
+            id=c.id,
+            kind=c.kind,
+            name=c.name,
+            email=c.email,
+            phone=c.phone,
+            company_name=c.company_name,
+            company_reg_no=c.company_reg_no,
+            company_email=c.company_email,
+            vat_id=c.vat_id,
+            payment_terms=c.payment_terms,
+            billing_group=c.billing_group,
+            billing_contact=c.billing_contact,
+            storefront=c.storefront,
+            region=c.region,
+            country=c.country,
+            timezone=c.timezone,
+            registered_at=_aware(c.registered_at),  # type: ignore[arg-type]
+            account_state=c.account_state,
+            lifecycle_status=c.lifecycle_status,
+            current_plan=c.current_plan,
+            next_renewal=_next_renewal(subscriptions),
+            currency=c.currency,
+            mrr_minor=c.mrr_minor,
+            ltv_minor=c.ltv_minor,
+            assigned_agent=self._agent_name(c.assigned_agent_id),
+            tags=self._tags(),
+            addresses=self._addresses(),
+            status_history=self._status_history(),
+            usage=self._usage(subscriptions_rows),
+            preferences=self._preferences(),
+            money=self._money(subscriptions, payments),
+            subscriptions=subscriptions,
+            orders=self._orders(),
+            payments=payments,
+            activity=self._activity(),
+            notes=self._notes(),
+            external_ids=self._external_ids(),
+            version=c.version,
+            updated_at=_aware(c.updated_at),  # type: ignore[arg-type]
+            updated_by=self._agent_name(c.updated_by_agent_id) or "system",
+        )
+
+    # ------------------------------------------------------------------ people
+
+    def _agent_name(self, agent_id: int | None) -> str:
         if agent_id is None:
             return ""
-        name = connection.execute(
-            sa.select(_agent.c.display_name).where(_agent.c.id == agent_id)
-        ).scalar()
-        return str(name or "")
+        if self._agents is None:
+            rows = self.connection.execute(sa.select(_agent.c.id, _agent.c.display_name))
+            self._agents = {row.id: row.display_name for row in rows}
+        return self._agents.get(agent_id, f"agent #{agent_id}")
 
-    @staticmethod
-    def _tags(connection: Connection, customer_id: int) -> tuple[str, ...]:
+    def _tags(self) -> tuple[str, ...]:
         query = (
             sa.select(_tag.c.name)
             .join(_customer_tag, _customer_tag.c.tag_id == _tag.c.id)
-            .where(_customer_tag.c.customer_id == customer_id)
+            .where(_customer_tag.c.customer_id == self.id)
             .order_by(_tag.c.name)
         )
-        return tuple(connection.execute(query).scalars())
+        return tuple(self.connection.execute(query).scalars())
 
-    @staticmethod
-    def _addresses(connection: Connection, customer_id: int) -> tuple[AddressView, ...]:
+    def _addresses(self) -> tuple[AddressDetail, ...]:
         query = (
             sa.select(_address)
-            .where(_address.c.customer_id == customer_id)
-            .order_by(_address.c.valid_to.is_not(None), _address.c.is_default.desc(), _address.c.id)
+            .where(_address.c.customer_id == self.id)
+            .order_by(
+                _address.c.valid_to.is_not(None),
+                _address.c.is_default.desc(),
+                _address.c.kind,
+                _address.c.valid_to.desc(),
+                _address.c.id,
+            )
         )
         return tuple(
-            AddressView(
+            AddressDetail(
+                id=row.id,
                 kind=row.kind,
                 is_default=bool(row.is_default),
                 line1=row.line1,
@@ -109,72 +249,293 @@ class ProfileService:
                 state=row.state,
                 postal_code=row.postal_code,
                 country=row.country,
-                current=row.valid_to is None,
+                valid_from=_aware(row.valid_from),  # type: ignore[arg-type]
+                valid_to=_aware(row.valid_to),
             )
-            for row in connection.execute(query)
+            for row in self.connection.execute(query)
         )
 
-    @staticmethod
-    def _subscriptions(connection: Connection, customer_id: int) -> tuple[SubscriptionView, ...]:
+    def _status_history(self) -> tuple[StateChangeView, ...]:
         query = (
-            sa.select(_subscription, _plan.c.name.label("plan_name"))
-            .join(_plan, _plan.c.id == _subscription.c.plan_id)
-            .where(_subscription.c.customer_id == customer_id)
-            .order_by(_subscription.c.started_at.desc(), _subscription.c.id.desc())
+            sa.select(_state_change)
+            .where(_state_change.c.customer_id == self.id)
+            .order_by(_state_change.c.changed_at.desc(), _state_change.c.id.desc())
         )
         return tuple(
-            SubscriptionView(
+            StateChangeView(
+                changed_at=_aware(row.changed_at),  # type: ignore[arg-type]
+                from_state=row.from_state,
+                to_state=row.to_state,
+                reason=row.reason,
+                by=self._agent_name(row.agent_id) or "system",
+            )
+            for row in self.connection.execute(query)
+        )
+
+    def _preferences(self) -> PreferencesView | None:
+        row = self.connection.execute(
+            sa.select(_preference).where(_preference.c.customer_id == self.id)
+        ).first()
+        if row is None:
+            return None
+        return PreferencesView(
+            row.contract_length_months, row.payment_method, row.billing_frequency, row.communication
+        )
+
+    def _external_ids(self) -> tuple[tuple[str, str], ...]:
+        query = (
+            sa.select(_external_id.c.provider, _external_id.c.external_id)
+            .where(_external_id.c.customer_id == self.id)
+            .order_by(_external_id.c.provider, _external_id.c.external_id)
+        )
+        return tuple((row.provider, row.external_id) for row in self.connection.execute(query))
+
+    # ----------------------------------------------------------- subscriptions
+
+    def _subscription_rows(self) -> list[Any]:
+        query = (
+            sa.select(
+                _subscription,
+                _plan.c.name.label("plan_name"),
+                _plan.c.kind.label("plan_kind"),
+                _plan.c.usage_metric,
+            )
+            .join(_plan, _plan.c.id == _subscription.c.plan_id)
+            .where(_subscription.c.customer_id == self.id)
+            .order_by(_subscription.c.started_at.desc(), _subscription.c.id.desc())
+        )
+        return list(self.connection.execute(query))
+
+    @staticmethod
+    def _subscriptions(
+        rows: list[Any], payments: tuple[PaymentView, ...]
+    ) -> tuple[SubscriptionDetail, ...]:
+        collected: dict[int, int] = defaultdict(int)
+        for payment in payments:
+            if payment.subscription_id is not None and payment.status in COLLECTED_STATUSES:
+                collected[payment.subscription_id] += payment.amount_minor - payment.refunded_minor
+        return tuple(
+            SubscriptionDetail(
                 id=row.id,
                 plan=row.plan_name,
+                plan_kind=row.plan_kind,
+                variant=row.variant,
                 status=row.status,
+                started_at=_aware(row.started_at),  # type: ignore[arg-type]
+                renews_at=_aware(row.current_period_end),
+                trial_end=_aware(row.trial_end),
+                ended_at=_aware(row.ended_at),
+                paused_until=_aware(row.paused_until),
                 amount_minor=row.amount_minor,
                 currency=row.currency,
                 cycle=row.cycle,
-                started_at=row.started_at,
-                renews_at=row.current_period_end,
+                payment_method=row.payment_method,
+                contract_end=row.contract_end,
                 provider=row.provider,
                 provider_id=row.provider_id,
+                asset_serial=row.asset_serial,
+                asset_cost_minor=row.asset_cost_minor,
+                collected_minor=collected.get(row.id, 0),
             )
-            for row in connection.execute(query)
+            for row in rows
         )
 
-    @staticmethod
-    def _external_ids(connection: Connection, customer_id: int) -> tuple[tuple[str, str], ...]:
+    def _usage(self, subscription_rows: list[Any]) -> UsageView | None:
+        """The current plan's metric: the newest live subscription's usage."""
+        live = [row for row in subscription_rows if row.status in LIVE_SUBSCRIPTION_STATUSES]
+        if not live:
+            return None
+        current = live[0]
         query = (
-            sa.select(_external_id.c.provider, _external_id.c.external_id)
-            .where(_external_id.c.customer_id == customer_id)
-            .order_by(_external_id.c.provider, _external_id.c.external_id)
+            sa.select(_usage.c.period_start, _usage.c.quantity)
+            .where(_usage.c.subscription_id == current.id, _usage.c.metric == current.usage_metric)
+            .order_by(_usage.c.period_start.desc())
+            .limit(USAGE_MONTHS)
         )
-        return tuple((row.provider, row.external_id) for row in connection.execute(query))
+        months = [
+            UsageMonth(row.period_start, row.quantity) for row in self.connection.execute(query)
+        ]
+        return UsageView(current.usage_metric, tuple(reversed(months)))
 
-    @staticmethod
-    def _payments_count(connection: Connection, customer_id: int) -> int:
-        query = sa.select(sa.func.count()).where(_payment.c.customer_id == customer_id)
-        return int(connection.execute(query).scalar_one())
+    def _orders(self) -> tuple[OrderView, ...]:
+        query = (
+            sa.select(_order)
+            .where(_order.c.customer_id == self.id)
+            .order_by(_order.c.placed_at.desc(), _order.c.id.desc())
+        )
+        return tuple(
+            OrderView(
+                id=row.id,
+                number=row.number,
+                placed_at=_aware(row.placed_at),  # type: ignore[arg-type]
+                status=row.status,
+                items=tuple(_order_item(item) for item in row.items or ()),
+                total_minor=row.total_minor,
+                currency=row.currency,
+            )
+            for row in self.connection.execute(query)
+        )
+
+    # ---------------------------------------------------------------- payments
+
+    def _payments(self) -> tuple[PaymentView, ...]:
+        refunds: dict[int, list[RefundView]] = defaultdict(list)
+        refund_query = (
+            sa.select(_refund)
+            .join(_payment, _payment.c.id == _refund.c.payment_id)
+            .where(_payment.c.customer_id == self.id)
+            .order_by(_refund.c.created_at, _refund.c.id)
+        )
+        for row in self.connection.execute(refund_query):
+            refunds[row.payment_id].append(
+                RefundView(
+                    id=row.id,
+                    amount_minor=row.amount_minor,
+                    currency=row.currency,
+                    status=row.status,
+                    reason=row.reason,
+                    created_at=_aware(row.created_at),  # type: ignore[arg-type]
+                    by=self._agent_name(row.agent_id) or "system",
+                )
+            )
+        query = (
+            sa.select(_payment, _invoice.c.number.label("invoice_number"))
+            .outerjoin(_invoice, _invoice.c.id == _payment.c.invoice_id)
+            .where(_payment.c.customer_id == self.id)
+            .order_by(_payment.c.created_at.desc(), _payment.c.id.desc())
+        )
+        return tuple(
+            PaymentView(
+                id=row.id,
+                created_at=_aware(row.created_at),  # type: ignore[arg-type]
+                amount_minor=row.amount_minor,
+                currency=row.currency,
+                refunded_minor=row.refunded_minor,
+                status=row.status,
+                method=row.method,
+                provider=row.provider,
+                provider_id=row.provider_id,
+                description=row.description,
+                failure_reason=row.failure_reason,
+                subscription_id=row.subscription_id,
+                invoice_id=row.invoice_id,
+                invoice_number=row.invoice_number or "",
+                refunds=tuple(refunds.get(row.id, ())),
+            )
+            for row in self.connection.execute(query)
+        )
+
+    def _money(
+        self, subscriptions: tuple[SubscriptionDetail, ...], payments: tuple[PaymentView, ...]
+    ) -> MoneyFacts:
+        currency = self.customer.currency
+        collected = [p for p in payments if p.status in COLLECTED_STATUSES]
+        gross = sum(p.amount_minor for p in collected if p.currency == currency)
+        refunded = sum(p.refunded_minor for p in collected if p.currency == currency)
+        live = [s for s in subscriptions if s.status in LIVE_SUBSCRIPTION_STATUSES]
+        monthly = [monthly_amount(s.amount_minor, s.cycle) for s in subscriptions]
+        return MoneyFacts(
+            currency=currency,
+            lifetime_value_minor=gross - refunded,
+            total_payments=len(collected),
+            collected_minor=gross,
+            refunded_minor=refunded,
+            monthly_income_minor=sum(
+                monthly_amount(s.amount_minor, s.cycle)
+                for s in subscriptions
+                if s.status in BILLING_STATUSES
+            ),
+            average_subscription_minor=(sum(monthly) + len(monthly) // 2) // len(monthly)
+            if monthly
+            else 0,
+            active_subscriptions=len(live),
+            ended_subscriptions=len(subscriptions) - len(live),
+            outstanding_minor=self._outstanding(),
+            credit_minor=int(
+                self.connection.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(_credit.c.amount_minor), 0)).where(
+                        _credit.c.customer_id == self.id
+                    )
+                ).scalar_one()
+            ),
+        )
+
+    def _outstanding(self) -> int:
+        """Unpaid invoices: open or uncollectible, less what was collected against them."""
+        paid = (
+            sa.select(sa.func.coalesce(sa.func.sum(_payment.c.amount_minor), 0))
+            .where(
+                _payment.c.invoice_id == _invoice.c.id,
+                _payment.c.status.in_([s.value for s in COLLECTED_STATUSES]),
+            )
+            .scalar_subquery()
+        )
+        query = sa.select(sa.func.coalesce(sa.func.sum(_invoice.c.total_minor - paid), 0)).where(
+            _invoice.c.customer_id == self.id, _invoice.c.status.in_(_UNPAID_INVOICE_STATUSES)
+        )
+        return max(0, int(self.connection.execute(query).scalar_one()))
+
+    # ------------------------------------------------------- activity and notes
+
+    def _activity(self) -> tuple[ActivityView, ...]:
+        query = (
+            sa.select(_event)
+            .where(_event.c.customer_id == self.id)
+            .order_by(_event.c.occurred_at.desc(), _event.c.id.desc())
+        )
+        return tuple(
+            ActivityView(
+                id=row.id,
+                occurred_at=_aware(row.occurred_at),  # type: ignore[arg-type]
+                kind=row.kind,
+                actor_type=row.actor_type,
+                actor=_actor_label(row.actor_type, self._agent_name(row.agent_id)),
+                summary=row.summary,
+                details=_details(row.details),
+            )
+            for row in self.connection.execute(query)
+        )
+
+    def _notes(self) -> tuple[NoteView, ...]:
+        query = (
+            sa.select(_note)
+            .where(_note.c.customer_id == self.id)
+            .order_by(_note.c.created_at.desc(), _note.c.id.desc())
+        )
+        return tuple(
+            NoteView(
+                id=row.id,
+                created_at=_aware(row.created_at),  # type: ignore[arg-type]
+                type=row.type,
+                summary=row.summary,
+                body=row.body,
+                follow_up_on=row.follow_up_on,
+                by=self._agent_name(row.agent_id) or "system",
+            )
+            for row in self.connection.execute(query)
+        )
 
 
-def _profile(customer: Any, **parts: Any) -> CustomerProfile:
-    return CustomerProfile(
-        id=customer.id,
-        kind=customer.kind,
-        name=customer.name,
-        email=customer.email,
-        phone=customer.phone,
-        company_name=customer.company_name,
-        company_reg_no=customer.company_reg_no,
-        vat_id=customer.vat_id,
-        payment_terms=customer.payment_terms,
-        billing_group=customer.billing_group,
-        billing_contact=customer.billing_contact,
-        storefront=customer.storefront,
-        region=customer.region,
-        country=customer.country,
-        registered_at=customer.registered_at,
-        account_state=customer.account_state,
-        lifecycle_status=customer.lifecycle_status,
-        current_plan=customer.current_plan,
-        currency=customer.currency,
-        mrr_minor=customer.mrr_minor,
-        ltv_minor=customer.ltv_minor,
-        **parts,
-    )
+def _next_renewal(subscriptions: Iterable[SubscriptionDetail]) -> datetime | None:
+    dates = [s.renews_at for s in subscriptions if s.status in BILLING_STATUSES and s.renews_at]
+    return min(dates) if dates else None
+
+
+def _order_item(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    quantity = item.get("quantity", 1)
+    description = item.get("description") or item.get("sku") or "item"
+    return f"{quantity} × {description}"
+
+
+def _details(details: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(details, dict):
+        return () if details in (None, "") else (("details", str(details)),)
+    return tuple((str(key), _detail_value(value)) for key, value in details.items())
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from crm_tui.app import CrmApp
-from crm_tui.screens.customer import CustomerScreen
 from crm_tui.screens.directory import DirectoryScreen
 from crm_tui.screens.filters import FiltersScreen
 from crm_tui.screens.help import HelpScreen
+from crm_tui.screens.profile import ProfileScreen as CustomerScreen
 from crm_tui.widgets.directory_table import DirectoryTable
 from tests.ui.conftest import BASE_COUNT, HOSTILE_NAMES, make_app, wait_for_rows
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from crm_tui.app import CrmApp
-from crm_tui.screens.customer import CustomerScreen
 from crm_tui.screens.directory import DirectoryScreen
+from crm_tui.screens.profile import ProfileScreen as CustomerScreen
 from tests.ui.conftest import HOSTILE_NAMES, wait_for_rows
 
 # What the agent sees for each hostile name: the text itself, unsafe characters made visible.

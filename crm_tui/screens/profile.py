@@ -1,0 +1,309 @@
+"""A customer's whole story in five tabs, opened from the directory with `enter`.
+
+`1`–`5` or `[`/`]` switch tabs, `escape` goes back to the directory exactly as it
+was (it stays on the screen stack underneath). The profile is read in a thread
+worker, in one call (ProfileService.profile); every edit dialog saves through
+CustomerEditService and the profile is read again afterwards, so what is shown
+is always what is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from sqlalchemy.engine import Engine
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from crm_tui.models.profile import CustomerProfile, InvoiceView
+from crm_tui.screens.account_state_form import AccountStateForm
+from crm_tui.screens.addresses_dialog import AddressesDialog
+from crm_tui.screens.details_form import DetailsForm
+from crm_tui.screens.invoice_dialog import InvoiceDialog
+from crm_tui.screens.note_form import NoteForm
+from crm_tui.screens.profile_tabs import (
+    ACTIVITY_COLUMNS,
+    ACTIVITY_FILTERS,
+    NOTE_COLUMNS,
+    PAYMENT_COLUMNS,
+    PAYMENT_FILTERS,
+    activity_records,
+    counts_line,
+    note_records,
+    overview_renderable,
+    payment_records,
+    subscriptions_renderable,
+)
+from crm_tui.screens.tags_dialog import TagsDialog
+from crm_tui.services.actor import Actor
+from crm_tui.services.customer_edit import CustomerEditService
+from crm_tui.services.profile import CustomerNotFound, ProfileService
+from crm_tui.text import safe_text
+from crm_tui.widgets.record_list import RecordList
+
+TABS = ("overview", "subscriptions", "payments", "activity", "notes")
+TAB_TITLES = ("Overview", "Subscriptions", "Payments", "Activity", "Notes")
+
+
+class KeyScroll(VerticalScroll):
+    """A scrolling pane that also answers the list keys (`j`/`k`, `g`/`G`)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+        Binding("g", "scroll_home", "Top", show=False),
+        Binding("G", "scroll_end", "Bottom", show=False),
+    ]
+
+
+class ProfileScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", priority=True, id="profile.back"),
+        *(
+            Binding(str(n), f"tab({n - 1})", title, show=False, id=f"profile.tab{n}")
+            for n, title in enumerate(TAB_TITLES, start=1)
+        ),
+        Binding("left_square_bracket", "cycle_tab(-1)", "Prev tab", show=False, id="profile.prev"),
+        Binding("right_square_bracket", "cycle_tab(1)", "Next tab", show=False, id="profile.next"),
+        Binding("e", "edit_details", "Edit", id="profile.edit"),
+        Binding("a", "addresses", "Addresses", id="profile.addresses"),
+        Binding("n", "add_note", "Note", id="profile.note"),
+        Binding("t", "tags", "Tags", id="profile.tag"),
+        Binding("b", "account_state", "Block/reactivate", id="profile.block"),
+        Binding("f", "cycle_filter", "Filter", id="profile.filter"),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="profile.reload"),
+    ]
+    DEFAULT_CSS = """
+    ProfileScreen TabbedContent { height: 1fr; }
+    ProfileScreen TabbedContent > ContentSwitcher { height: 1fr; }
+    ProfileScreen TabPane { height: 1fr; padding: 0; }
+    ProfileScreen KeyScroll { height: 1fr; padding: 0 1; }
+    ProfileScreen .tab-status { height: 1; color: $text-muted; padding: 0 1; }
+    """
+
+    def __init__(self, engine: Engine, actor: Actor, customer_id: int) -> None:
+        super().__init__()
+        self.engine, self.actor, self.customer_id = engine, actor, customer_id
+        self.profile: CustomerProfile | None = None
+        self.edits = CustomerEditService(engine)
+        self.payment_filter = "all"
+        self.activity_filter = "all"
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"crm-tui · customer #{self.customer_id} · loading…"), id="title-bar")
+        with TabbedContent(id="tabs"):
+            with (
+                TabPane(f"1 {TAB_TITLES[0]}", id="overview"),
+                KeyScroll(id="overview-scroll"),
+            ):
+                yield Static(Text("Loading…"), id="overview-body")
+            with (
+                TabPane(f"2 {TAB_TITLES[1]}", id="subscriptions"),
+                KeyScroll(id="subscriptions-scroll"),
+            ):
+                yield Static("", id="subscriptions-body")
+            with TabPane(f"3 {TAB_TITLES[2]}", id="payments"):
+                yield Static("", id="payments-status", classes="tab-status")
+                yield RecordList(PAYMENT_COLUMNS, empty_text="No payments.", id="payments-list")
+            with TabPane(f"4 {TAB_TITLES[3]}", id="activity"):
+                yield Static("", id="activity-status", classes="tab-status")
+                yield RecordList(
+                    ACTIVITY_COLUMNS,
+                    empty_text="No activity.",
+                    expandable=True,
+                    id="activity-list",
+                )
+            with TabPane(f"5 {TAB_TITLES[4]}", id="notes"):
+                yield Static("", id="notes-status", classes="tab-status")
+                yield RecordList(
+                    NOTE_COLUMNS,
+                    empty_text="No notes yet: n adds one.",
+                    expandable=True,
+                    id="notes-list",
+                )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_focus(self._tab_body("overview"))
+        self._load()
+
+    # ------------------------------------------------------------------- loading
+
+    @work(thread=True, exclusive=True, group="profile-load", exit_on_error=False)
+    def _load(self) -> None:
+        try:
+            profile = ProfileService(self.engine).profile(self.customer_id, self.actor)
+        except CustomerNotFound:
+            self.app.call_from_thread(
+                self._show_message, f"There is no customer #{self.customer_id}."
+            )
+            return
+        except Exception as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+            self.app.call_from_thread(
+                self._show_message,
+                f"Could not read the customer: {reason[0] if reason else error}. "
+                "Press ctrl+r to try again.",
+            )
+            return
+        self.app.call_from_thread(self.show_profile, profile)
+
+    def show_profile(self, profile: CustomerProfile) -> None:
+        self.profile = profile
+        self.customer_id = profile.id  # a merged-away id opened its survivor
+        state = "" if profile.account_state == "active" else f" · {profile.account_state.upper()}"
+        title = f"crm-tui · {safe_text(profile.name)} · #{profile.id}{state}"
+        self.query_one("#title-bar", Static).update(Text(title, no_wrap=True))
+        self.query_one("#overview-body", Static).update(overview_renderable(profile))
+        self.query_one("#subscriptions-body", Static).update(subscriptions_renderable(profile))
+        self._show_payments()
+        self._show_activity()
+        notes = self.query_one("#notes-list", RecordList)
+        notes.set_records(note_records(profile.notes), keep_key=_current_key(notes))
+        tags = ", ".join(profile.tags) or "none"
+        self.query_one("#notes-status", Static).update(
+            Text(safe_text(f"Notes: {len(profile.notes):,} · tags: {tags} (t to change)"))
+        )
+
+    def _show_payments(self) -> None:
+        assert self.profile is not None
+        records = payment_records(self.profile.payments, self.payment_filter)
+        payments = self.query_one("#payments-list", RecordList)
+        payments.set_records(records, keep_key=_current_key(payments))
+        payments.set_empty_text(
+            "No payments." if self.payment_filter == "all" else "No payments with this status."
+        )
+        self.query_one("#payments-status", Static).update(
+            counts_line(
+                "Payments", len(records), len(self.profile.payments), self.payment_filter, "f"
+            )
+        )
+
+    def _show_activity(self) -> None:
+        assert self.profile is not None
+        records = activity_records(self.profile.activity, self.activity_filter)
+        activity = self.query_one("#activity-list", RecordList)
+        activity.set_records(records, keep_key=_current_key(activity))
+        self.query_one("#activity-status", Static).update(
+            counts_line(
+                "Events", len(records), len(self.profile.activity), self.activity_filter, "f"
+            )
+        )
+
+    def _show_message(self, text: str) -> None:
+        self.query_one("#overview-body", Static).update(Text(safe_text(text)))
+
+    # ---------------------------------------------------------------------- tabs
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one("#tabs", TabbedContent).active or TABS[0]
+
+    def _tab_body(self, tab: str) -> Widget:
+        body = {
+            "overview": "#overview-scroll",
+            "subscriptions": "#subscriptions-scroll",
+            "payments": "#payments-list",
+            "activity": "#activity-list",
+            "notes": "#notes-list",
+        }[tab]
+        return self.query_one(body)
+
+    def action_tab(self, index: int) -> None:
+        tab = TABS[index]
+        self.query_one("#tabs", TabbedContent).active = tab
+        self.set_focus(self._tab_body(tab))
+
+    def action_cycle_tab(self, step: int) -> None:
+        self.action_tab((TABS.index(self.active_tab) + step) % len(TABS))
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        tab = event.pane.id or TABS[0]
+        if tab in TABS:
+            self.set_focus(self._tab_body(tab))
+
+    def action_cycle_filter(self) -> None:
+        if self.profile is None:
+            return
+        if self.active_tab == "payments":
+            self.payment_filter = _next(PAYMENT_FILTERS, self.payment_filter)
+            self._show_payments()
+        elif self.active_tab == "activity":
+            self.activity_filter = _next(ACTIVITY_FILTERS, self.activity_filter)
+            self._show_activity()
+        else:
+            self.notify("f filters the Payments and Activity tabs.", timeout=3)
+
+    @on(RecordList.Selected, "#payments-list")
+    def _payment_selected(self, event: RecordList.Selected) -> None:
+        if self.profile is None:
+            return
+        payment = next((p for p in self.profile.payments if p.id == event.record.key), None)
+        if payment is None or payment.invoice_id is None:
+            self.notify("This payment has no invoice.", timeout=3)
+            return
+        self._open_invoice(payment.invoice_id)
+
+    @work(thread=True, exclusive=True, group="profile-invoice", exit_on_error=False)
+    def _open_invoice(self, invoice_id: int) -> None:
+        try:
+            invoice = ProfileService(self.engine).invoice(invoice_id, self.actor)
+        except Exception as error:
+            self.app.call_from_thread(
+                self.notify, f"Could not read the invoice: {error}", severity="error", markup=False
+            )
+            return
+        self.app.call_from_thread(self._show_invoice, invoice)
+
+    def _show_invoice(self, invoice: InvoiceView) -> None:
+        self.app.push_screen(InvoiceDialog(invoice))
+
+    # --------------------------------------------------------------------- edits
+
+    def _edit(self, dialog: Any) -> None:
+        if self.profile is None:
+            self.notify("The customer is still loading.", severity="warning", timeout=3)
+            return
+        self.app.push_screen(dialog(self.profile), self._after_edit)
+
+    def _after_edit(self, result: object) -> None:
+        if result is not None and result is not False:
+            self.notify("Saved.", timeout=3)
+            self._load()
+
+    def action_edit_details(self) -> None:
+        self._edit(lambda p: DetailsForm(self.edits, self.actor, p))
+
+    def action_addresses(self) -> None:
+        self._edit(lambda p: AddressesDialog(self.edits, self.actor, p))
+
+    def action_add_note(self) -> None:
+        self._edit(lambda p: NoteForm(self.edits, self.actor, p.id))
+
+    def action_tags(self) -> None:
+        self._edit(lambda p: TagsDialog(self.edits, self.actor, p.id, p.tags))
+
+    def action_account_state(self) -> None:
+        self._edit(lambda p: AccountStateForm(self.edits, self.actor, p))
+
+    def action_reload(self) -> None:
+        self._load()
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+
+def _next(options: tuple[str, ...], current: str) -> str:
+    return options[(options.index(current) + 1) % len(options)]
+
+
+def _current_key(record_list: RecordList) -> Any:
+    current = record_list.current
+    return current.key if current else None

@@ -1,0 +1,352 @@
+"""What each tab of the profile shows, built from the read model: pure functions.
+
+Renderables are Rich `Table`s of `Text` (never markup strings), records are plain
+`ListRecord`s for the RecordList widget. Times are shown in UTC, and say so: agents
+on one jump host work across time zones, and a log is compared with other logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from crm_tui.formatting import format_date, format_money
+from crm_tui.models.profile import (
+    ActivityView,
+    CustomerProfile,
+    NoteView,
+    PaymentView,
+    SubscriptionDetail,
+)
+from crm_tui.text import safe_text
+from crm_tui.widgets.record_list import ListColumn, ListRecord
+
+TERMS_LABELS = {"net7": "Net 7", "net14": "Net 14", "net30": "Net 30"}
+PAYMENT_FILTERS = ("all", "succeeded", "failed", "refunded", "partially_refunded", "pending")
+ACTIVITY_FILTERS = ("all", "subscription", "payment", "profile", "support", "campaign")
+_TREND_ARROWS = {"up": "↑ up", "down": "↓ down", "flat": "→ flat"}
+
+
+def format_moment(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _fields(title: str, rows: Iterable[tuple[str, str]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.title = title
+    table.title_justify = "left"
+    table.title_style = "bold underline"
+    table.add_column(style="bold", no_wrap=True, min_width=16)
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(Text(label), Text(safe_text(value)))
+    return table
+
+
+# ------------------------------------------------------------------- overview
+
+
+def overview_renderable(profile: CustomerProfile) -> RenderableType:
+    parts: list[RenderableType] = [_fields("Who", _who(profile))]
+    if profile.kind == "business":
+        parts.append(_fields("Business", _business(profile)))
+    parts += [
+        _fields("Account", _account(profile)),
+        _fields("Money", _money(profile)),
+        _fields("Usage", _usage(profile)),
+        _fields("Addresses", _addresses(profile)),
+        _fields("Preferences", _preferences(profile)),
+    ]
+    if profile.status_history:
+        parts.append(_status_history(profile))
+    spaced: list[RenderableType] = []
+    for part in parts:
+        spaced += [part, Text("")]
+    return Group(*spaced[:-1])
+
+
+def _who(p: CustomerProfile) -> list[tuple[str, str]]:
+    return [
+        ("Customer", f"#{p.id} · {p.kind}"),
+        ("Name", p.name),
+        ("Email", p.email),
+        ("Phone", p.phone or "—"),
+        ("Country", p.country or "—"),
+        ("Tags", ", ".join(p.tags) or "—"),
+        ("Assigned agent", p.assigned_agent or "—"),
+    ]
+
+
+def _business(p: CustomerProfile) -> list[tuple[str, str]]:
+    return [
+        ("Company", p.company_name or "—"),
+        ("Registration no.", p.company_reg_no or "—"),
+        ("VAT id", p.vat_id or "—"),
+        ("Payment terms", TERMS_LABELS.get(p.payment_terms or "", p.payment_terms or "—")),
+        ("Billing group", p.billing_group or "—"),
+        ("Billing contact", p.billing_contact or "—"),
+        ("Company email", p.company_email or "—"),
+    ]
+
+
+def _account(p: CustomerProfile) -> list[tuple[str, str]]:
+    rows = [
+        ("Account state", p.account_state),
+        ("Status", p.lifecycle_status),
+        ("Registered", format_date(p.registered_at)),
+        ("Channel", " · ".join(x for x in (p.storefront, p.region) if x) or "—"),
+        ("Current plan", p.current_plan or "—"),
+        ("Next renewal", format_date(p.next_renewal) or "—"),
+    ]
+    rows += [(f"{provider.capitalize()} id", value) for provider, value in p.external_ids]
+    rows.append(("Last change", f"{format_moment(p.updated_at)} UTC by {p.updated_by}"))
+    return rows
+
+
+def _money(p: CustomerProfile) -> list[tuple[str, str]]:
+    m = p.money
+
+    def money(minor: int) -> str:
+        return format_money(minor, m.currency)
+
+    return [
+        ("Lifetime value", money(m.lifetime_value_minor)),
+        (
+            "Total payments",
+            f"{m.total_payments:,} · {money(m.collected_minor)} collected, "
+            f"{money(m.refunded_minor)} refunded",
+        ),
+        ("Monthly income", money(m.monthly_income_minor)),
+        ("Avg subscription", f"{money(m.average_subscription_minor)}/month"),
+        ("Subscriptions", f"{m.active_subscriptions} active, {m.ended_subscriptions} ended"),
+        ("Outstanding", money(m.outstanding_minor)),
+        ("Account credit", money(m.credit_minor)),
+    ]
+
+
+def _usage(p: CustomerProfile) -> list[tuple[str, str]]:
+    usage = p.usage
+    if usage is None or not usage.months:
+        return [("Usage", "no usage recorded for the current plan")]
+    months = "  ".join(f"{m.month:%b} {m.quantity:,}" for m in usage.months)
+    return [(usage.metric.replace("_", " "), months), ("Trend", _TREND_ARROWS[usage.trend])]
+
+
+def _addresses(p: CustomerProfile) -> list[tuple[str, str]]:
+    if not p.addresses:
+        return [("Addresses", "none yet (a to add one)")]
+    rows = []
+    for address in p.addresses:
+        if address.current:
+            label = f"{address.kind.capitalize()}{' (default)' if address.is_default else ''}"
+        else:
+            label = f"Earlier {address.kind}"
+        rows.append((label, address.one_line()))
+    return rows
+
+
+def _preferences(p: CustomerProfile) -> list[tuple[str, str]]:
+    prefs = p.preferences
+    if prefs is None:
+        return [("Preferences", "none recorded")]
+    contract = f"{prefs.contract_length_months} months" if prefs.contract_length_months else "—"
+    return [
+        ("Contract length", contract),
+        ("Payment method", prefs.payment_method or "—"),
+        ("Billing frequency", prefs.billing_frequency or "—"),
+        ("Communication", prefs.communication or "—"),
+    ]
+
+
+def _status_history(p: CustomerProfile) -> Table:
+    table = Table(box=None, padding=(0, 1), title="Status history", title_justify="left")
+    table.title_style = "bold underline"
+    for header in ("When (UTC)", "Change", "By", "Why"):
+        table.add_column(header, overflow="fold")
+    for change in p.status_history:
+        table.add_row(
+            Text(format_moment(change.changed_at)),
+            Text(f"{change.from_state} → {change.to_state}"),
+            Text(safe_text(change.by)),
+            Text(safe_text(change.reason)),
+        )
+    return table
+
+
+# -------------------------------------------------------------- subscriptions
+
+
+def subscriptions_renderable(profile: CustomerProfile) -> RenderableType:
+    parts: list[RenderableType] = []
+    if not profile.subscriptions:
+        parts.append(Text("No subscriptions."))
+    for sub in profile.subscriptions:
+        parts += [_fields(_subscription_title(sub), _subscription_rows(sub)), Text("")]
+    parts.append(_orders(profile))
+    return Group(*parts)
+
+
+def _subscription_title(sub: SubscriptionDetail) -> str:
+    variant = f" ({sub.variant})" if sub.variant else ""
+    return safe_text(f"{sub.plan}{variant} · {sub.status}")
+
+
+def _subscription_rows(sub: SubscriptionDetail) -> list[tuple[str, str]]:
+    rows = [
+        ("Amount", f"{format_money(sub.amount_minor, sub.currency)} / {sub.cycle}"),
+        ("Started", format_date(sub.started_at)),
+    ]
+    if sub.trial_end:
+        rows.append(("Trial ends", format_date(sub.trial_end)))
+    if sub.paused_until:
+        rows.append(("Paused until", format_date(sub.paused_until)))
+    if sub.ended_at:
+        rows.append(("Ended", format_date(sub.ended_at)))
+    elif sub.renews_at:
+        rows.append(("Renews / next payment", format_date(sub.renews_at)))
+    rows += [
+        ("Payment method", sub.payment_method or "—"),
+        ("Contract end", format_date(sub.contract_end) or "—"),
+        ("Provider", f"{sub.provider} · {sub.provider_id or '—'}"),
+    ]
+    if sub.asset_cost_minor:
+        recovered = sub.cost_recovery or 0.0
+        rows += [
+            ("Asset serial", sub.asset_serial or "—"),
+            (
+                "Cost recovery",
+                f"{format_money(sub.collected_minor, sub.currency)} of "
+                f"{format_money(sub.asset_cost_minor, sub.currency)} ({recovered:.0%})",
+            ),
+        ]
+    return rows
+
+
+def _orders(profile: CustomerProfile) -> RenderableType:
+    if not profile.orders:
+        return Text("No orders.")
+    table = Table(box=None, padding=(0, 1), title="Orders", title_justify="left", expand=True)
+    table.title_style = "bold underline"
+    table.add_column("Date", no_wrap=True)
+    table.add_column("Order", no_wrap=True)
+    table.add_column("Items", overflow="fold", ratio=1)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Total", justify="right", no_wrap=True)
+    for order in profile.orders:
+        table.add_row(
+            Text(format_date(order.placed_at)),
+            Text(safe_text(order.number)),
+            Text(safe_text(", ".join(order.items))),
+            Text(order.status),
+            Text(format_money(order.total_minor, order.currency)),
+        )
+    return table
+
+
+# -------------------------------------------------------------------- payments
+
+PAYMENT_COLUMNS = (
+    ListColumn("Date (UTC)", 10),
+    ListColumn("Amount", 11, "right"),
+    ListColumn("Status", 18),
+    ListColumn("Description", 12, flexible=True),
+    ListColumn("Method", 13),
+    ListColumn("Provider", 8),
+    ListColumn("Invoice", 11),
+)
+_PAYMENT_STYLES = {"failed": "failed", "pending": "warning", "refunded": "muted"}
+
+
+def payment_records(payments: Iterable[PaymentView], status: str = "all") -> list[ListRecord]:
+    records = []
+    for payment in payments:
+        if status != "all" and payment.status != status:
+            continue
+        status_text = payment.status.replace("_", " ")
+        if payment.failure_reason:
+            status_text += f": {payment.failure_reason}"
+        records.append(
+            ListRecord(
+                key=payment.id,
+                cells=(
+                    format_date(payment.created_at),
+                    format_money(payment.amount_minor, payment.currency),
+                    status_text,
+                    payment.description or "—",
+                    payment.method,
+                    payment.provider,
+                    payment.invoice_number or "—",
+                ),
+                style=_PAYMENT_STYLES.get(payment.status, ""),
+                sub_lines=tuple(
+                    f"↳ refund {format_money(r.amount_minor, r.currency)} on "
+                    f"{format_date(r.created_at)} ({r.status}) by {r.by}: {r.reason}"
+                    for r in payment.refunds
+                ),
+            )
+        )
+    return records
+
+
+# -------------------------------------------------------------------- activity
+
+ACTIVITY_COLUMNS = (
+    ListColumn("When (UTC)", 16),
+    ListColumn("Kind", 12),
+    ListColumn("Summary", 20, flexible=True),
+    ListColumn("By", 24),
+)
+
+
+def activity_records(events: Iterable[ActivityView], kind: str = "all") -> list[ListRecord]:
+    return [
+        ListRecord(
+            key=event.id,
+            cells=(format_moment(event.occurred_at), event.kind, event.summary, event.actor),
+            style="muted" if event.actor_type == "system" else "",
+            detail_lines=(
+                f"by {event.actor} ({event.actor_type}) at {format_moment(event.occurred_at)} UTC",
+                *(f"{key}: {value}" for key, value in event.details),
+            ),
+        )
+        for event in events
+        if kind == "all" or event.kind == kind
+    ]
+
+
+# ----------------------------------------------------------------------- notes
+
+NOTE_COLUMNS = (
+    ListColumn("Date (UTC)", 10),
+    ListColumn("Type", 8),
+    ListColumn("Summary", 20, flexible=True),
+    ListColumn("Follow-up", 10),
+    ListColumn("By", 18),
+)
+
+
+def note_records(notes: Iterable[NoteView]) -> list[ListRecord]:
+    return [
+        ListRecord(
+            key=note.id,
+            cells=(
+                format_date(note.created_at),
+                note.type,
+                note.summary,
+                note.follow_up_on.isoformat() if note.follow_up_on else "—",
+                note.by,
+            ),
+            detail_lines=tuple(note.body.splitlines()) or ("(no text beyond the summary)",),
+        )
+        for note in notes
+    ]
+
+
+def counts_line(label: str, shown: int, total: int, current: str, key: str) -> Text:
+    """'Payments: 12 of 40 · filter: failed (f to change)'."""
+    filtered = f"{shown:,} of {total:,}" if shown != total else f"{total:,}"
+    return Text(f"{label}: {filtered} · filter: {current.replace('_', ' ')} ({key} to change)")
