@@ -50,8 +50,30 @@ def _fields(title: str, rows: Iterable[tuple[str, str]]) -> Table:
 # ------------------------------------------------------------------- overview
 
 
+def at_a_glance(profile: CustomerProfile) -> Text:
+    """Two lines an agent reads before anything else: state, plan and money."""
+    m = profile.money
+    renewal = f" · renews {format_date(profile.next_renewal)}" if profile.next_renewal else ""
+    state = profile.account_state
+    first = (
+        f"account {state if state == 'active' else state.upper()} · "
+        f"{profile.lifecycle_status} customer · {profile.current_plan or 'no plan'}{renewal}"
+    )
+    second = (
+        f"LTV {format_money(m.lifetime_value_minor, m.currency)} · "
+        f"MRR {format_money(m.monthly_income_minor, m.currency)} · "
+        f"outstanding {format_money(m.outstanding_minor, m.currency)} · "
+        f"credit {format_money(m.credit_minor, m.currency)}"
+    )
+    glance = Text(safe_text(first), style="bold")
+    if state != "active":
+        glance.stylize("reverse", len("account "), len("account ") + len(state))
+    glance.append("\n" + second)
+    return glance
+
+
 def overview_renderable(profile: CustomerProfile) -> RenderableType:
-    parts: list[RenderableType] = [_fields("Who", _who(profile))]
+    parts: list[RenderableType] = [at_a_glance(profile), _fields("Who", _who(profile))]
     if profile.kind == "business":
         parts.append(_fields("Business", _business(profile)))
     parts += [
@@ -295,7 +317,7 @@ def payment_records(payments: Iterable[PaymentView], status: str = "all") -> lis
 # -------------------------------------------------------------------- activity
 
 ACTIVITY_COLUMNS = (
-    ListColumn("When (UTC)", 16),
+    ListColumn("When (UTC)", 18),
     ListColumn("Kind", 12),
     ListColumn("Summary", 20, flexible=True),
     ListColumn("By", 24),

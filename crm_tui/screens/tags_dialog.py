@@ -68,6 +68,8 @@ class TagsDialog(ModalScreen[bool]):
         options.add_options([Option(Text(safe_text(tag)), id=tag) for tag in sorted(self.tags)])
         if not self.tags:
             options.add_option(Option(Text("(no tags yet)"), disabled=True))
+        elif options.highlighted is None:
+            options.highlighted = 0
 
     def _message(self, text: str, *, error: bool = False) -> None:
         message = self.query_one("#tags-message", Static)
@@ -80,9 +82,9 @@ class TagsDialog(ModalScreen[bool]):
 
     def action_remove(self) -> None:
         options = self.query_one("#tag-list", OptionList)
-        if self.focused is not options or options.highlighted is None:
+        if self.focused is not options or not self.tags:
             return
-        option = options.get_option_at_index(options.highlighted)
+        option = options.get_option_at_index(options.highlighted or 0)
         if option.id:
             self._write(option.id, add=False)
 

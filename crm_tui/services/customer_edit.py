@@ -371,6 +371,8 @@ class CustomerEditService:
         reason = validate_reason(reason)
         with self._transaction() as connection:
             current = customer_row(connection, customer_id)
+            # A stale view is refused first: "already blocked" would hide who blocked it.
+            self._check_version(connection, current, seen_version)
             if current.account_state == to_state:
                 raise InvalidInput({"state": f"the account is already {to_state}"})
             version = self._bump(
@@ -434,6 +436,8 @@ class CustomerEditService:
         clean = address.validated()
         with self._transaction() as connection:
             current = customer_row(connection, customer_id)
+            # A stale view is refused first: the address may be gone because of that edit.
+            self._check_version(connection, current, seen_version)
             old = self._current_address(connection, current.id, address_id)
             version = self._bump(connection, current.id, seen_version, actor, {})
             now = self.now()
@@ -461,6 +465,7 @@ class CustomerEditService:
     ) -> int:
         with self._transaction() as connection:
             current = customer_row(connection, customer_id)
+            self._check_version(connection, current, seen_version)  # as in replace_address
             chosen = self._current_address(connection, current.id, address_id)
             if chosen.kind != AddressKind.BILLING.value:
                 raise InvalidInput({"address": "only a billing address can be the default"})

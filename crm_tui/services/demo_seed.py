@@ -618,10 +618,15 @@ _EXTERNAL_ID = _table("external_id", "customer_id provider external_id")
 _STATE_CHANGE = _table(
     "account_state_change", "customer_id from_state to_state reason changed_at:ts agent_id"
 )
+_USAGE = _table("usage", "subscription_id period_start:date metric quantity")
+_PREFERENCE = _table(
+    "preference",
+    "customer_id contract_length_months payment_method billing_frequency communication",
+)
 # The tables a batch fills, parents before children (foreign keys).
 _BATCH_TABLES = (
     _CUSTOMER, _SUBSCRIPTION, _ORDER, _INVOICE, _PAYMENT, _REFUND, _EVENT, _NOTE, _CUSTOMER_TAG,
-    _ADDRESS, _EXTERNAL_ID, _STATE_CHANGE,
+    _ADDRESS, _EXTERNAL_ID, _STATE_CHANGE, _USAGE, _PREFERENCE,
 )  # fmt: skip
 # Tables given explicit ids (children refer to them): PostgreSQL's sequences move past them.
 _EXPLICIT_ID_TABLES = ("customer", "subscription", "customer_order", "invoice", "payment")
@@ -652,6 +657,8 @@ class _Batch:
         self.addresses: list[tuple[Any, ...]] = []
         self.external_ids: list[tuple[Any, ...]] = []
         self.state_changes: list[tuple[Any, ...]] = []
+        self.usage: list[tuple[Any, ...]] = []  # showcase customers only
+        self.preferences: list[tuple[Any, ...]] = []  # showcase customers only
 
     def tables(self) -> list[tuple[_Table, list[tuple[Any, ...]]]]:
         """Each table with its rows, parents before children (foreign keys)."""
@@ -661,7 +668,7 @@ class _Batch:
         return [
             self.customers, self.subscriptions, self.orders, self.invoices, self.payments,
             self.refunds, self.events, self.notes, self.customer_tags, self.addresses,
-            self.external_ids, self.state_changes,
+            self.external_ids, self.state_changes, self.usage, self.preferences,
         ]  # fmt: skip
 
     @property
@@ -982,6 +989,19 @@ class _Generator:
         self.batch.notes.append(
             (customer_id, str(note_type), summary, body, follow_up, written, agent_id)
         )
+
+    def add_usage(self, subscription_id: int, month_start: int, metric: str, quantity: int) -> None:
+        self.batch.usage.append((subscription_id, month_start, metric, quantity))
+
+    def add_preference(
+        self,
+        customer_id: int,
+        contract_months: int | None,
+        method: str,
+        frequency: str,
+        channel: str,
+    ) -> None:
+        self.batch.preferences.append((customer_id, contract_months, method, frequency, channel))
 
     def add_tag(self, customer_id: int, tag: str, added: int, agent_id: int) -> None:
         self.batch.customer_tags.append((customer_id, self.refs.tag_ids[tag], added, agent_id))
@@ -1440,6 +1460,10 @@ def _showcase_loyal_upgrader(g: _Generator, customer_id: int) -> None:
                "Wanted more API calls for the home office; upgraded, explained the proration.",
                upgraded, agent_id)  # fmt: skip
     g.add_tag(customer_id, "vip", upgraded, agent_id)
+    growth = (3200, 3500, 3900, 4100, 4600, 5200)
+    for month, calls in zip(range(last - 5, last + 1), growth, strict=True):
+        g.add_usage(premium_id, starts[month], "api_calls", calls)  # growing: trend up
+    g.add_preference(customer_id, None, "card", "monthly", "email")
     g.add_address(customer_id, profile, AddressKind.BILLING, registered, default=True)
     g.add_address(customer_id, profile, AddressKind.SHIPPING, ordered)
     g.add_external_id(customer_id, Provider.STRIPE)
@@ -1519,6 +1543,9 @@ def _showcase_business_account(g: _Generator, customer_id: int) -> None:
                review, manager_id, follow_up=now + 14 * DAY)  # fmt: skip
     g.add_address(customer_id, profile, AddressKind.BILLING, registered, default=True)
     g.add_address(customer_id, profile, AddressKind.SHIPPING, hub_started)
+    for month, seats in zip(range(last - 5, last + 1), (20, 22, 25, 25, 25, 25), strict=True):
+        g.add_usage(team_id, starts[month], "seats", seats)  # flat at 25 of 25 seats
+    g.add_preference(customer_id, 24, "invoice", "quarterly", "email")
     g.add_customer(customer_id, profile, registered, review, assigned_agent_id=manager_id)
 
 
@@ -1634,6 +1661,10 @@ def _showcase_partial_refund(g: _Generator, customer_id: int) -> None:
                "Refunded half of the month; the customer is satisfied.", refunded_at,
                agent_id)  # fmt: skip
     g.add_address(customer_id, profile, AddressKind.BILLING, registered, default=True)
+    for month in range(first, last + 1):  # the outage month shows as a dip
+        calls = 900 if month == outage_month else 4000 + 100 * (month - first)
+        g.add_usage(subscription_id, starts[month], "api_calls", calls)
+    g.add_preference(customer_id, 12, "paypal", "monthly", "phone")
     g.add_external_id(customer_id, Provider.PAYPAL)
     g.add_customer(customer_id, profile, registered, starts[last] + anchor)
 

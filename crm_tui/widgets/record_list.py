@@ -143,6 +143,7 @@ class RecordList(Widget, can_focus=True):
         self._lines: list[_Line] = []
         self._first_line: list[int] = []  # record index → its main line's index
         self._strips: dict[tuple[Any, ...], Strip] = {}
+        self._placed_for = -1  # the height the scroll position was computed for
 
     # ------------------------------------------------------------------- data
 
@@ -300,6 +301,15 @@ class RecordList(Widget, can_focus=True):
         self._strips.clear()
 
     # -------------------------------------------------------------- rendering
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Records set while the list was hidden (a tab not shown) were placed for a
+        # height of one line; place them for the real height before drawing.
+        if self._placed_for != self.size.height:
+            self._placed_for = self.size.height
+            self._scroll_to_cursor()
+            self._strips.clear()
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width

@@ -74,8 +74,24 @@ def test_demo_in_tmux_at_80x24(terminal: Terminal, tmp_path: Path) -> None:
 
     # One burst, as a fast typist over SSH sends it: search, go to the results, last, open.
     terminal.keys("/", "a", "d", "a", "Enter", "G", "Enter")
-    screen = terminal.wait_for("Overview")
-    assert "Lifetime value" in screen
+    screen = terminal.wait_for(" customer · ")  # the Overview, at a glance
+    assert "1 Overview  2 Subscriptions  3 Payments  4 Activity  5 Notes" in screen
+    assert "LTV " in screen and "outstanding" in screen
+
+    # The profile's tabs and a note, keys only, at 80x24.
+    terminal.keys("3")
+    terminal.wait_for("Payments: ")
+    terminal.keys("4")
+    terminal.wait_for("Events: ")
+    terminal.keys("n")
+    terminal.wait_for("Add a note")
+    terminal.keys("C-s")
+    terminal.wait_for("Nothing was saved: 1 field needs attention.")
+    terminal.keys("Asked about tmux", literal=True)
+    terminal.keys("C-s")
+    terminal.wait_for("Saved.")
+    terminal.keys("5")
+    terminal.wait_for("Asked about tmux")
     terminal.keys("Escape")
     screen = terminal.wait_for("customers · sort: Name")
     assert "ada" in screen  # the search survived the round trip

@@ -107,3 +107,60 @@ async def wait_for_rows(pilot: Pilot[Any], timeout: float = 10.0) -> None:
 @pytest.fixture
 def app(directory_url: str) -> CrmApp:
     return make_app(directory_url)
+
+
+@pytest.fixture(scope="session")
+def demo_template(sqlite_template: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A migrated SQLite file with 60 demo customers (the showcase ones at ids 1–4)."""
+    import shutil
+
+    from crm_tui.services.demo_seed import seed_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_db_engine(f"sqlite:///{path}")
+    seed_demo(engine, 60, seed=3)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def demo_url(demo_template: Any, tmp_path: Any) -> str:
+    import shutil
+
+    path = tmp_path / "demo.sqlite3"
+    shutil.copyfile(demo_template, path)
+    return f"sqlite:///{path}"
+
+
+def screen_text(app: Any) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def open_profile(pilot: Pilot[Any], customer_id: int, timeout: float = 10.0) -> Any:
+    """Open a customer's profile from the directory and wait until it shows them."""
+    await wait_for_rows(pilot)
+    pilot.app.open_customer(customer_id)  # type: ignore[attr-defined]
+    return await wait_for_profile(pilot, timeout)
+
+
+async def wait_for_profile(
+    pilot: Pilot[Any], timeout: float = 10.0, *, previous: Any = None
+) -> Any:
+    """Wait until the profile on screen has (re)loaded: data in (other than `previous`),
+    no worker running."""
+    from crm_tui.screens.profile import ProfileScreen
+
+    waited = 0.0
+    while waited < timeout:
+        await pilot.pause(0.02)
+        waited += 0.02
+        screen = pilot.app.screen
+        if not isinstance(screen, ProfileScreen) or screen.profile in (None, previous):
+            continue
+        if not any(w.is_running for w in screen.workers):
+            await pilot.pause()
+            return screen
+    raise AssertionError("the profile did not load in time")

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tests.ui.conftest import make_app, wait_for_rows
+from crm_tui.services.demo_seed import SHOWCASE
+from tests.ui.conftest import make_app, open_profile, wait_for_profile, wait_for_rows
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
@@ -60,7 +61,45 @@ def test_overview(snap_compare: Any, directory_url: str) -> None:
         await wait_for_rows(pilot)
         pilot.app.directory.search_input.value = "ada@"  # type: ignore[attr-defined]
         await wait_for_rows(pilot)
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")
+        await wait_for_profile(pilot)
+
+    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
+
+
+# Each tab of the profile at 80x24, on the demo's showcase customers (a fixed seed and
+# day, so the same rows every run).
+PROFILE_TABS = [
+    ("overview", SHOWCASE["business_account"], ()),
+    ("subscriptions", SHOWCASE["business_account"], ("2",)),
+    ("payments", SHOWCASE["partial_refund"], ("3",)),
+    ("activity", SHOWCASE["loyal_upgrader"], ("4", "j", "enter")),
+    ("notes", SHOWCASE["blocked_account"], ("5",)),
+    ("status-history", SHOWCASE["blocked_account"], ("G",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("customer", "keys"),
+    [pytest.param(customer, keys, id=name) for name, customer, keys in PROFILE_TABS],
+)
+def test_profile_tab(
+    snap_compare: Any, demo_url: str, customer: int, keys: tuple[str, ...]
+) -> None:
+    async def opened(pilot: Pilot[Any]) -> None:
+        await open_profile(pilot, customer)
+        await pilot.press(*keys)
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(demo_url), terminal_size=(80, 24), run_before=opened)
+
+
+def test_new_customer_form(snap_compare: Any, directory_url: str) -> None:
+    async def opened(pilot: Pilot[Any]) -> None:
+        await wait_for_rows(pilot)
+        await pilot.press("N")
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+s")  # nothing filled in: the messages beside the fields
         await pilot.pause(0.5)
 
     assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
