@@ -618,6 +618,9 @@ _EXTERNAL_ID = _table("external_id", "customer_id provider external_id")
 _STATE_CHANGE = _table(
     "account_state_change", "customer_id from_state to_state reason changed_at:ts agent_id"
 )
+_INVOICE_LINE = _table(
+    "invoice_line", "invoice_id description quantity unit_amount_minor amount_minor"
+)
 _USAGE = _table("usage", "subscription_id period_start:date metric quantity")
 _PREFERENCE = _table(
     "preference",
@@ -626,7 +629,7 @@ _PREFERENCE = _table(
 # The tables a batch fills, parents before children (foreign keys).
 _BATCH_TABLES = (
     _CUSTOMER, _SUBSCRIPTION, _ORDER, _INVOICE, _PAYMENT, _REFUND, _EVENT, _NOTE, _CUSTOMER_TAG,
-    _ADDRESS, _EXTERNAL_ID, _STATE_CHANGE, _USAGE, _PREFERENCE,
+    _ADDRESS, _EXTERNAL_ID, _STATE_CHANGE, _USAGE, _PREFERENCE, _INVOICE_LINE,
 )  # fmt: skip
 # Tables given explicit ids (children refer to them): PostgreSQL's sequences move past them.
 _EXPLICIT_ID_TABLES = ("customer", "subscription", "customer_order", "invoice", "payment")
@@ -659,6 +662,7 @@ class _Batch:
         self.state_changes: list[tuple[Any, ...]] = []
         self.usage: list[tuple[Any, ...]] = []  # showcase customers only
         self.preferences: list[tuple[Any, ...]] = []  # showcase customers only
+        self.invoice_lines: list[tuple[Any, ...]] = []  # showcase customers only
 
     def tables(self) -> list[tuple[_Table, list[tuple[Any, ...]]]]:
         """Each table with its rows, parents before children (foreign keys)."""
@@ -669,6 +673,7 @@ class _Batch:
             self.customers, self.subscriptions, self.orders, self.invoices, self.payments,
             self.refunds, self.events, self.notes, self.customer_tags, self.addresses,
             self.external_ids, self.state_changes, self.usage, self.preferences,
+            self.invoice_lines,
         ]  # fmt: skip
 
     @property
@@ -1507,6 +1512,11 @@ def _showcase_business_account(g: _Generator, customer_id: int) -> None:
         g.batch.invoices.append(
             (invoice_id, customer_id, team_id, None, number, status.value, issued,
              issued + 30 * DAY, team.amount_minor, "EUR", Provider.MANUAL.value, "")
+        )  # fmt: skip
+        seats = 25  # the bundle is priced per seat
+        g.batch.invoice_lines.append(
+            (invoice_id, f"Team Bundle, one quarter ({seats} seats)", seats,
+             team.amount_minor // seats, team.amount_minor)
         )  # fmt: skip
         # Net 30: paid by bank transfer a few weeks after the invoice; the newest is due.
         g.add_payment(

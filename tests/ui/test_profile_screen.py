@@ -77,6 +77,7 @@ async def test_business_customer_overview_subscriptions_and_invoice(demo_url: st
         await pilot.pause(0.3)
         assert isinstance(app.screen, InvoiceDialog)
         assert "Invoice INV-" in screen_text(app) and "Total" in screen_text(app)
+        assert "Team Bundle, one quarter (25 seats)" in screen_text(app)
         await pilot.press("escape")
         assert app.screen is screen
 
