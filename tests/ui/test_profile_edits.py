@@ -13,7 +13,7 @@ from crm_tui.screens.form import FormField, FormScreen
 from crm_tui.screens.profile import ProfileScreen
 from crm_tui.services.actor import Actor
 from crm_tui.services.agents import register_agent
-from crm_tui.services.customer_edit import CustomerDetails, CustomerEditService
+from crm_tui.services.customer_edit import AddressInput, CustomerDetails, CustomerEditService
 from crm_tui.services.database import create_db_engine
 from crm_tui.services.demo_seed import SHOWCASE
 from tests.ui.conftest import make_app, open_profile, screen_text, wait_for_profile, wait_for_rows
@@ -293,3 +293,32 @@ async def test_new_customer_with_bad_input_writes_nothing(demo_url: str) -> None
         assert isinstance(app.screen, NewCustomerForm)
         assert "is not an email address" in screen_text(app)
     assert _rows(demo_url, "SELECT count(*) FROM customer") == count
+
+
+async def test_a_concurrent_change_refuses_the_block_too(demo_url: str) -> None:
+    app = make_app(demo_url)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_profile(pilot, PARTIAL)
+        form = await _open_form(pilot, "b")
+        _field(app, "state").control.value = "blocked"
+        _field(app, "reason").control.text = "Suspected card testing"
+
+        engine = create_db_engine(demo_url)
+        other = register_agent(engine, Actor.agent("mlopez", display_name="Maria Lopez"))
+        profile = screen.profile
+        CustomerEditService(engine).add_address(
+            profile.id,
+            profile.version,
+            AddressInput(line1="Gran Vía 2", city="Madrid", country="ES"),
+            other,
+        )
+        engine.dispose()
+
+        await _save(pilot)
+        assert app.screen is form
+        assert "changed by Maria Lopez at" in screen_text(app)
+        assert _field(app, "reason").control.text == "Suspected card testing"
+    assert _rows(demo_url, "SELECT account_state FROM customer WHERE id = 4") == [("active",)]
+    assert _rows(demo_url, "SELECT count(*) FROM account_state_change WHERE customer_id = 4") == [
+        (0,)
+    ]
