@@ -31,6 +31,9 @@ class AccountStateForm(FormScreen[int]):
     ) -> None:
         super().__init__()
         self.service, self.actor, self.profile = service, actor, profile
+        self.TITLE_TEXT = (
+            f"Account state (now {profile.account_state}): the reason is kept in its history"
+        )
 
     def fields(self) -> ComposeResult:
         options = [
@@ -40,12 +43,10 @@ class AccountStateForm(FormScreen[int]):
         ]
         yield FormField(
             "state",
-            f"New state (now: {self.profile.account_state})",
+            "New state",
             choice(options, options[0][1]),
         )
-        yield FormField(
-            "reason", "Reason (required; kept in the status history)", TextArea(id="reason-text")
-        )
+        yield FormField("reason", "Reason", TextArea(id="reason-text"))
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#field-state", FormField).control)

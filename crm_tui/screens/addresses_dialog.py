@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -99,9 +99,8 @@ class AddressesDialog(ModalScreen[bool]):
     """Dismisses with True when an address changed (the profile reloads)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", priority=True),
+        Binding("escape", "close", "Close"),
         Binding("n,plus", "add", "Add"),
-        Binding("enter", "edit", "Edit", priority=True),
         Binding("d", "make_default", "Make default"),
     ]
     DEFAULT_CSS = """
@@ -150,7 +149,9 @@ class AddressesDialog(ModalScreen[bool]):
     def action_add(self) -> None:
         self.app.push_screen(AddressForm(self.service, self.actor, self.profile, None), self._done)
 
+    @on(OptionList.OptionSelected, "#address-list")
     def action_edit(self) -> None:
+        """`enter` on an address (OptionList's own binding): edit it."""
         address = self._selected()
         if address is not None:
             form = AddressForm(self.service, self.actor, self.profile, address)

@@ -39,7 +39,7 @@ class FormField(Vertical):
     DEFAULT_CSS = """
     FormField { height: auto; }
     FormField > Horizontal { height: auto; }
-    FormField .field-label { width: 20; color: $text-muted; padding: 0 1 0 0; }
+    FormField .field-label { width: 20; height: 1; color: $text-muted; padding: 0 1 0 0; }
     FormField .field-error { color: $error; height: auto; padding-left: 20; display: none; }
     FormField.-invalid .field-error { display: block; }
     FormField Input { border: none; height: 1; width: 1fr; padding: 0 1; background: $boost; }
@@ -48,7 +48,7 @@ class FormField(Vertical):
     FormField TextArea:focus { border: none; background: $primary 30%; }
     FormField Select { width: 1fr; height: auto; }
     FormField Select > SelectCurrent { border: none; height: 1; padding: 0 1; background: $boost; }
-    FormField Select:focus > SelectCurrent { background: $primary 30%; }
+    FormField Select:focus > SelectCurrent { border: none; background: $primary 30%; }
     FormField.-invalid .field-label { color: $error; }
     """
 
@@ -85,9 +85,11 @@ def field_value(control: Widget) -> str:
 class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
     """A dialog of FormFields. Subclasses yield fields and implement `save`."""
 
+    # Not priority bindings: a priority binding runs when the key is read, before the
+    # keys typed just ahead of it have reached the field, and would save without them.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", priority=True, id="form.save"),
-        Binding("escape", "cancel", "Cancel", priority=True, id="form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="form.save"),
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
     ]
     DEFAULT_CSS = """
     FormScreen { align: center middle; }

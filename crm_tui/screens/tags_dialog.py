@@ -25,7 +25,7 @@ from crm_tui.text import safe_text
 
 class TagsDialog(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", priority=True),
+        Binding("escape", "close", "Close"),
         Binding("delete,x", "remove", "Remove tag", show=False),
     ]
     DEFAULT_CSS = """
