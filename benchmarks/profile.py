@@ -25,8 +25,12 @@ What is measured:
   tabs (`show_profile`) and drawing;
 - Activity tab: `4`, then `j` ×200 and `pagedown` ×50, each timed to the first
   frame showing the move; `enter` (expand, then collapse an event) ×20; and the
-  tab keys `1`–`5`, each to the first frame showing the tab's content;
-- resident memory of the app process after all of the above (peak).
+  tab keys `1`–`5` three times, half a second apart (Textual animates the tab
+  underline for ~0.4 s), each to the first frame showing the tab's content;
+- resident memory of the app process after all of the above (peak);
+- Python's full (generation 2) garbage collections in the app process: how many,
+  how long, and which of the samples above had one inside. They stop every
+  thread, and their length grows with the objects the process keeps.
 
 Frames and keys are those of benchmarks/directory.py (`FrameProbe`, `Driver`):
 a frame is a screen update encoded to terminal sequences, keys go in through the
@@ -94,6 +98,7 @@ CURSOR_PRESSES = 200
 PAGE_PRESSES = 50
 EXPANDS = 20  # enter presses: expand and collapse, alternately
 TAB_ROUNDS = 3  # 1–5, three times
+TAB_SPACING = 0.5  # seconds between tab keys: Textual animates the tab underline ~0.4 s
 
 # Budgets of DESIGN.md by metric, in the metric's unit (ms or MB).
 BUDGETS: dict[str, float] = {
@@ -255,9 +260,7 @@ def add_heavy_customer(engine: Any) -> int:
                     "payment_method": method,
                     "contract_end": (now + timedelta(days=200)).date() if not end else None,
                     "provider": provider,
-                    "provider_id": f"sub_1Bench{customer_id}x{number}"
-                    if provider != "manual"
-                    else "",
+                    "provider_id": "" if provider == "manual" else f"sub_1LH{customer_id}x{number}",
                     "asset_serial": f"HH-{token(10)}" if hardware else "",
                     "asset_cost_minor": plan.asset_cost_minor,
                     "version": 1,
@@ -613,6 +616,38 @@ def cprofile_service(database: Path, customer_id: int) -> None:
 # ------------------------------------------------------------------ the app child
 
 
+class GcLog:
+    """Python's garbage collections in this process (any thread): when, how long."""
+
+    def __init__(self) -> None:
+        self.collections: list[tuple[float, float, int]] = []  # start, ms, generation
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+        else:
+            self.collections.append(
+                (self._started, (now - self._started) * 1000, info["generation"])
+            )
+
+    def during(self, start: float, end: float) -> float:
+        """Milliseconds of full (generation 2) collections between `start` and `end`."""
+        return sum(ms for at, ms, gen in self.collections if gen == 2 and start <= at <= end)
+
+    def summary(self) -> dict[str, Any]:
+        full = [ms for _at, ms, gen in self.collections if gen == 2]
+        return {
+            "collections": len(self.collections),
+            "full": len(full),
+            "full_ms_max": max(full, default=0.0),
+            "full_ms_total": sum(full),
+            "all_ms_total": sum(ms for _at, ms, _gen in self.collections),
+        }
+
+
 def child_profile(database: Path, customer_id: int, name: str, lifetime_value: str) -> None:
     """The real app: open the heavy profile OPENS times, then work its Activity tab."""
     from crm_tui.app import CrmApp
@@ -622,6 +657,7 @@ def child_profile(database: Path, customer_id: int, name: str, lifetime_value: s
     app = CrmApp(Settings(database_url=sqlite_url(database)), actor=Actor.agent("bench"))
     probe = FrameProbe(app)
     keys = Driver(app, probe)
+    collections = GcLog()
     title = f"{name} · #{customer_id}"
     out: dict[str, Any] = {}
 
@@ -646,6 +682,7 @@ def child_profile(database: Path, customer_id: int, name: str, lifetime_value: s
         await asyncio.sleep(0.05)
 
     marks: dict[str, float] = {}
+    gc_ms: dict[str, list[float]] = {}  # per metric: full GC milliseconds within each sample
 
     def instrument() -> None:
         """Timestamps inside an open (the first open has imported the classes)."""
@@ -688,7 +725,7 @@ def child_profile(database: Path, customer_id: int, name: str, lifetime_value: s
                 except TimeoutError:
                     shown = " / ".join(s.strip() for s in screen_text(app).splitlines()[:8])
                     raise RuntimeError(f"the profile is not on screen: {shown}") from None
-                sample = {"ms": (at - started) * 1000}
+                sample = {"ms": (at - started) * 1000, "gc_ms": collections.during(started, at)}
                 if marks:
                     sample |= {
                         "mount_ms": (marks["mounted"] - started) * 1000,
@@ -714,6 +751,13 @@ def child_profile(database: Path, customer_id: int, name: str, lifetime_value: s
             def tab_shown(tab: str) -> Callable[[], bool]:
                 return lambda: screen.active_tab == tab and TAB_MARKS[tab] in screen_text(app)
 
+            async def press(metric: str, key: str, done: Callable[[], bool]) -> float:
+                """Milliseconds from `key` to its frame; notes the full GCs in between."""
+                seconds = await keys.press(key, done, KEY_REPEAT)
+                window = collections.during(keys.last_press, keys.last_press + seconds)
+                gc_ms.setdefault(metric, []).append(window)
+                return seconds * 1000
+
             # -- the Activity tab: cursor, page down, expand
             out["to_activity_ms"] = await keys.press("4", tab_shown("activity"), KEY_REPEAT) * 1000
             await idle()
@@ -721,18 +765,16 @@ def child_profile(database: Path, customer_id: int, name: str, lifetime_value: s
             cursor = []
             for _ in range(CURSOR_PRESSES):
                 target = activity.cursor + 1
-                moved = await keys.press("j", lambda t=target: activity.cursor == t, KEY_REPEAT)
-                cursor.append(moved * 1000)
+                cursor.append(await press("cursor", "j", lambda t=target: activity.cursor == t))
             out["cursor_ms"] = cursor
             pages = []
             for _ in range(PAGE_PRESSES):
                 before = activity.cursor
                 if before >= len(activity.records) - 1:
                     break
-                moved = await keys.press(
-                    "pagedown", lambda b=before: activity.cursor != b, KEY_REPEAT
+                pages.append(
+                    await press("page_down", "pagedown", lambda b=before: activity.cursor != b)
                 )
-                pages.append(moved * 1000)
             out["page_down_ms"] = pages
             out["cursor_at"] = activity.cursor
             expands = []
@@ -743,23 +785,27 @@ def child_profile(database: Path, customer_id: int, name: str, lifetime_value: s
                 def toggled(key: Any = key, wanted: bool = wanted) -> bool:
                     return (key in activity.expanded) is wanted
 
-                expands.append(await keys.press("enter", toggled, KEY_REPEAT) * 1000)
+                expands.append(await press("expand", "enter", toggled))
                 if not wanted:
                     target = activity.cursor + 1
                     await keys.press("j", lambda t=target: activity.cursor == t, KEY_REPEAT)
             out["expand_ms"] = expands
             phases["activity"] = memory()["rss_mb"]
 
-            # -- the tab keys
+            # -- the tab keys, once the previous tab's underline has stopped moving
             tabs = []
             for _ in range(TAB_ROUNDS):
                 for number, tab in enumerate(TAB_MARKS, start=1):
-                    seconds = await keys.press(str(number), tab_shown(tab), KEY_REPEAT)
-                    tabs.append({"tab": tab, "ms": seconds * 1000})
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(TAB_SPACING)
+                    tabs.append(
+                        {"tab": tab, "ms": await press("tabs", str(number), tab_shown(tab))}
+                    )
             out["tabs"] = tabs
+            out["gc_ms_in_samples"] = gc_ms
             phases["tabs"] = memory()["rss_mb"]
             out["frames"] = probe.frames
+            out["gc"] = collections.summary()
+            out["tracked_objects"] = len(gc.get_objects())
             out["rss_by_phase_mb"] = phases
             gc.collect()
             out.update(memory())
@@ -935,6 +981,17 @@ def render(results: dict[str, Any]) -> str:
     lines.append(
         f"Activity: {app['visible_records']} records visible, cursor on record "
         f"{app['cursor_at']:,} after the page downs"
+    )
+    collections = app["gc"]
+    hit = {"open": [o["gc_ms"] for o in opens], **app["gc_ms_in_samples"]}
+    lines.append(
+        f"garbage collection in the app: {collections['full']} full collections, up to "
+        f"{collections['full_ms_max']:.0f} ms each ({collections['full_ms_total']:.0f} ms in all); "
+        f"{app['tracked_objects']:,} objects tracked at the end; samples with one inside: "
+        + ", ".join(
+            f"{metric} {sum(1 for ms in values if ms)} of {len(values)} (+{sum(values):.0f} ms)"
+            for metric, values in hit.items()
+        )
     )
     lines.append(
         "RSS by phase (MB): "
