@@ -7,6 +7,7 @@ frame never waits on the disk and the agent always sees what is happening.
 
 from __future__ import annotations
 
+import gc
 import getpass
 from typing import ClassVar
 
@@ -103,6 +104,10 @@ class CrmApp(App[None]):
         self.sub_title = message.workspace.label
         workspace = message.workspace
         self.directory.attach(workspace.directory, self.actor, workspace.short_label)
+        # Everything made so far lives as long as the app: move it out of the garbage
+        # collector's sight, so the full collections a profile's thousands of rows
+        # trigger do not walk it again each time (a ~100 ms pause at every open).
+        gc.freeze()
 
     def on_workspace_failed(self, message: WorkspaceFailed) -> None:
         self.directory.show_failure(

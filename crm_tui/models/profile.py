@@ -7,6 +7,7 @@ returns exactly what the screen shows.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -14,6 +15,26 @@ from typing import Any
 
 def _iso(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+def parse_details(text: str | None) -> tuple[tuple[str, str], ...]:
+    """An event's stored details as (key, value) pairs; text that is not a JSON object
+    is kept whole under "details" (nothing stored is hidden)."""
+    if not text:
+        return ()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return (("details", text),)
+    if isinstance(value, dict):
+        return tuple((str(key), _detail_value(item)) for key, item in value.items())
+    return () if value in (None, "") else (("details", _detail_value(value)),)
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -218,7 +239,7 @@ class RefundView:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PaymentView:
     id: int
     created_at: datetime
@@ -294,7 +315,7 @@ class InvoiceView:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActivityView:
     id: int
     occurred_at: datetime
@@ -302,7 +323,14 @@ class ActivityView:
     actor_type: str  # agent, system, customer
     actor: str  # the agent's name, "system" or "customer (self-service)"
     summary: str
-    details: tuple[tuple[str, str], ...]  # (key, value) as stored, for the expanded view
+    # The details as stored (JSON text), parsed only when shown: a long history has
+    # thousands of events and an agent expands a few.
+    details_json: str = "{}"
+
+    @property
+    def details(self) -> tuple[tuple[str, str], ...]:
+        """(key, value) pairs, for the expanded view."""
+        return parse_details(self.details_json)
 
     def as_json(self) -> dict[str, Any]:
         return {

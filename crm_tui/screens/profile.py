@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from sqlalchemy.engine import Engine
 from textual import on, work
+from textual._styles_cache import StylesCache
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -45,7 +46,7 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import CustomerEditService
 from crm_tui.services.profile import CustomerNotFound, ProfileService
 from crm_tui.text import safe_text
-from crm_tui.widgets.record_list import RecordList
+from crm_tui.widgets.record_list import ListRecord, RecordList
 
 TABS = ("overview", "subscriptions", "payments", "activity", "notes")
 TAB_TITLES = ("Overview", "Subscriptions", "Payments", "Activity", "Notes")
@@ -94,6 +95,7 @@ class ProfileScreen(Screen[None]):
         self.edits = CustomerEditService(engine)
         self.payment_filter = "all"
         self.activity_filter = "all"
+        self.complete = False  # True once the payments and the activity are in
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"crm-tui · customer #{self.customer_id} · loading…"), id="title-bar")
@@ -135,26 +137,48 @@ class ProfileScreen(Screen[None]):
 
     # ------------------------------------------------------------------- loading
 
-    @work(thread=True, exclusive=True, group="profile-load", exit_on_error=False)
     def _load(self) -> None:
+        """Read the customer: the Overview first (a few small reads, drawn at once),
+        then the long lists (payments, activity) once that frame is out."""
+        self.complete = False
+        self._load_overview()
+
+    @work(thread=True, exclusive=True, group="profile-load", exit_on_error=False)
+    def _load_overview(self) -> None:
         try:
-            profile = ProfileService(self.engine).profile(self.customer_id, self.actor)
+            profile = ProfileService(self.engine).overview(self.customer_id, self.actor)
         except CustomerNotFound:
             self.app.call_from_thread(
                 self._show_message, f"There is no customer #{self.customer_id}."
             )
             return
         except Exception as error:
-            reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-            self.app.call_from_thread(
-                self._show_message,
-                f"Could not read the customer: {reason[0] if reason else error}. "
-                "Press ctrl+r to try again.",
-            )
+            self._failed(error)
             return
-        self.app.call_from_thread(self.show_profile, profile)
+        self.app.call_from_thread(self.show_overview, profile)
 
-    def show_profile(self, profile: CustomerProfile) -> None:
+    @work(thread=True, exclusive=True, group="profile-load", exit_on_error=False)
+    def _load_history(self, overview: CustomerProfile) -> None:
+        try:
+            profile = ProfileService(self.engine).history(overview, self.actor)
+        except Exception as error:
+            self._failed(error)
+            return
+        # The records are built here, off the event loop: 5,000 events take ~30 ms.
+        payments = payment_records(profile.payments, self.payment_filter)
+        activity = activity_records(profile.activity, self.activity_filter)
+        self.app.call_from_thread(self.show_history, profile, payments, activity)
+
+    def _failed(self, error: Exception) -> None:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        self.app.call_from_thread(
+            self._show_message,
+            f"Could not read the customer: {reason[0] if reason else error}. "
+            "Press ctrl+r to try again.",
+        )
+
+    def show_overview(self, profile: CustomerProfile) -> None:
+        """Everything but the payments and the activity, which follow."""
         self.profile = profile
         self.customer_id = profile.id  # a merged-away id opened its survivor
         state = "" if profile.account_state == "active" else f" · {profile.account_state.upper()}"
@@ -162,18 +186,43 @@ class ProfileScreen(Screen[None]):
         self.query_one("#title-bar", Static).update(Text(title, no_wrap=True))
         self.query_one("#overview-body", Static).update(overview_renderable(profile))
         self.query_one("#subscriptions-body", Static).update(subscriptions_renderable(profile))
-        self._show_payments()
-        self._show_activity()
         notes = self.query_one("#notes-list", RecordList)
         notes.set_records(note_records(profile.notes), keep_key=_current_key(notes))
         tags = ", ".join(profile.tags) or "none"
         self.query_one("#notes-status", Static).update(
             Text(safe_text(f"Notes: {len(profile.notes):,} · tags: {tags} (t to change)"))
         )
+        for name in ("payments", "activity"):
+            if not self.query_one(f"#{name}-list", RecordList).records:  # the first load
+                self.query_one(f"#{name}-status", Static).update(Text("Loading…"))
+        self.call_after_refresh(self._load_history, profile)
 
-    def _show_payments(self) -> None:
+    def show_history(
+        self,
+        profile: CustomerProfile,
+        payments: list[ListRecord],
+        activity: list[ListRecord],
+    ) -> None:
+        if self.profile is None or profile.version != self.profile.version:
+            return  # an edit reloaded the customer meanwhile: its own history follows
+        self.profile = profile
+        self._show_payments(payments)
+        self._show_activity(activity)
+        self.complete = True
+
+    def show_profile(self, profile: CustomerProfile) -> None:
+        """Show a whole profile at once (as `ProfileService.profile` reads it)."""
+        self.show_overview(profile)
+        self.show_history(
+            profile,
+            payment_records(profile.payments, self.payment_filter),
+            activity_records(profile.activity, self.activity_filter),
+        )
+
+    def _show_payments(self, records: list[ListRecord] | None = None) -> None:
         assert self.profile is not None
-        records = payment_records(self.profile.payments, self.payment_filter)
+        if records is None:
+            records = payment_records(self.profile.payments, self.payment_filter)
         payments = self.query_one("#payments-list", RecordList)
         payments.set_records(records, keep_key=_current_key(payments))
         payments.set_empty_text(
@@ -185,9 +234,10 @@ class ProfileScreen(Screen[None]):
             )
         )
 
-    def _show_activity(self) -> None:
+    def _show_activity(self, records: list[ListRecord] | None = None) -> None:
         assert self.profile is not None
-        records = activity_records(self.profile.activity, self.activity_filter)
+        if records is None:
+            records = activity_records(self.profile.activity, self.activity_filter)
         activity = self.query_one("#activity-list", RecordList)
         activity.set_records(records, keep_key=_current_key(activity))
         self.query_one("#activity-status", Static).update(
@@ -230,7 +280,7 @@ class ProfileScreen(Screen[None]):
             self.set_focus(self._tab_body(tab))
 
     def action_cycle_filter(self) -> None:
-        if self.profile is None:
+        if self.profile is None or not self.complete:
             return
         if self.active_tab == "payments":
             self.payment_filter = _next(PAYMENT_FILTERS, self.payment_filter)
@@ -298,6 +348,22 @@ class ProfileScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def on_unmount(self) -> None:
+        release_widget_caches()
+
+
+def release_widget_caches() -> None:
+    """Let the closed screen's widgets be freed.
+
+    Textual's `StylesCache.get_inner_outer` is an `lru_cache` on a method, so it keeps
+    up to 1,024 styles caches (and their rendered lines) of removed widgets alive
+    (Textualize/textual#6665). Each profile opened added ~12,000 objects that every
+    full garbage collection then walked: pauses of up to 0.4 s by the tenth profile.
+    """
+    cache_clear = getattr(StylesCache.get_inner_outer, "cache_clear", None)
+    if cache_clear is not None:
+        cache_clear()
 
 
 def _next(options: tuple[str, ...], current: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -324,16 +325,20 @@ ACTIVITY_COLUMNS = (
 )
 
 
+def _event_details(event: ActivityView) -> tuple[str, ...]:
+    return (
+        f"by {event.actor} ({event.actor_type}) at {format_moment(event.occurred_at)} UTC",
+        *(f"{key}: {value}" for key, value in event.details),
+    )
+
+
 def activity_records(events: Iterable[ActivityView], kind: str = "all") -> list[ListRecord]:
     return [
         ListRecord(
             key=event.id,
             cells=(format_moment(event.occurred_at), event.kind, event.summary, event.actor),
             style="muted" if event.actor_type == "system" else "",
-            detail_lines=(
-                f"by {event.actor} ({event.actor_type}) at {format_moment(event.occurred_at)} UTC",
-                *(f"{key}: {value}" for key, value in event.details),
-            ),
+            detail_source=partial(_event_details, event),
         )
         for event in events
         if kind == "all" or event.kind == kind

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -107,7 +108,23 @@ class ProfileService:
     def profile(self, customer_id: int, actor: Actor) -> CustomerProfile:
         """Everything the profile shows; a merged-away id leads to its survivor."""
         with self.engine.connect() as connection:
+            reader = _ProfileReader(connection, customer_row(connection, customer_id))
+            return reader.with_history(reader.read())
+
+    def overview(self, customer_id: int, actor: Actor) -> CustomerProfile:
+        """The profile without its long lists (payments and activity are empty).
+
+        A few small reads: the screen draws the Overview from this at once, then
+        fills the Payments and Activity tabs from `history`."""
+        with self.engine.connect() as connection:
             return _ProfileReader(connection, customer_row(connection, customer_id)).read()
+
+    def history(self, profile: CustomerProfile, actor: Actor) -> CustomerProfile:
+        """`profile` (from `overview`) with its payments and activity read in."""
+        with self.engine.connect() as connection:
+            return _ProfileReader(connection, customer_row(connection, profile.id)).with_history(
+                profile
+            )
 
     def invoice(self, invoice_id: int, actor: Actor) -> InvoiceView:
         with self.engine.connect() as connection:
@@ -162,8 +179,7 @@ class _ProfileReader:
     def read(self) -> CustomerProfile:
         c = self.customer
         subscriptions_rows = self._subscription_rows()
-        payments = self._payments()
-        subscriptions = self._subscriptions(subscriptions_rows, payments)
+        subscriptions = self._subscriptions(subscriptions_rows, self._collected_by_subscription())
         return CustomerProfile(
             id=c.id,
             kind=c.kind,
@@ -195,17 +211,20 @@ class _ProfileReader:
             status_history=self._status_history(),
             usage=self._usage(subscriptions_rows),
             preferences=self._preferences(),
-            money=self._money(subscriptions, payments),
+            money=self._money(subscriptions),
             subscriptions=subscriptions,
             orders=self._orders(),
-            payments=payments,
-            activity=self._activity(),
+            payments=(),
+            activity=(),
             notes=self._notes(),
             external_ids=self._external_ids(),
             version=c.version,
             updated_at=_aware(c.updated_at),  # type: ignore[arg-type]
             updated_by=self._agent_name(c.updated_by_agent_id) or "system",
         )
+
+    def with_history(self, profile: CustomerProfile) -> CustomerProfile:
+        return replace(profile, payments=self._payments(), activity=self._activity())
 
     # ------------------------------------------------------------------ people
 
@@ -306,14 +325,26 @@ class _ProfileReader:
         )
         return list(self.connection.execute(query))
 
+    def _collected_by_subscription(self) -> dict[int, int]:
+        """Collected minus refunded, per subscription: cost recovery of hardware plans."""
+        query = (
+            sa.select(
+                _payment.c.subscription_id,
+                sa.func.sum(_payment.c.amount_minor - _payment.c.refunded_minor),
+            )
+            .where(
+                _payment.c.customer_id == self.id,
+                _payment.c.subscription_id.is_not(None),
+                _payment.c.status.in_([status.value for status in COLLECTED_STATUSES]),
+            )
+            .group_by(_payment.c.subscription_id)
+        )
+        return {int(row[0]): int(row[1]) for row in self.connection.execute(query)}
+
     @staticmethod
     def _subscriptions(
-        rows: list[Any], payments: tuple[PaymentView, ...]
+        rows: list[Any], collected: dict[int, int]
     ) -> tuple[SubscriptionDetail, ...]:
-        collected: dict[int, int] = defaultdict(int)
-        for payment in payments:
-            if payment.subscription_id is not None and payment.status in COLLECTED_STATUSES:
-                collected[payment.subscription_id] += payment.amount_minor - payment.refunded_minor
         return tuple(
             SubscriptionDetail(
                 id=row.id,
@@ -425,19 +456,26 @@ class _ProfileReader:
             for row in self.connection.execute(query)
         )
 
-    def _money(
-        self, subscriptions: tuple[SubscriptionDetail, ...], payments: tuple[PaymentView, ...]
-    ) -> MoneyFacts:
+    def _money(self, subscriptions: tuple[SubscriptionDetail, ...]) -> MoneyFacts:
         currency = self.customer.currency
-        collected = [p for p in payments if p.status in COLLECTED_STATUSES]
-        gross = sum(p.amount_minor for p in collected if p.currency == currency)
-        refunded = sum(p.refunded_minor for p in collected if p.currency == currency)
+        totals = self.connection.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(_payment.c.amount_minor), 0),
+                sa.func.coalesce(sa.func.sum(_payment.c.refunded_minor), 0),
+            ).where(
+                _payment.c.customer_id == self.id,
+                _payment.c.currency == currency,
+                _payment.c.status.in_([status.value for status in COLLECTED_STATUSES]),
+            )
+        ).one()
+        count, gross, refunded = (int(value) for value in totals)
         live = [s for s in subscriptions if s.status in LIVE_SUBSCRIPTION_STATUSES]
         monthly = [monthly_amount(s.amount_minor, s.cycle) for s in subscriptions]
         return MoneyFacts(
             currency=currency,
             lifetime_value_minor=gross - refunded,
-            total_payments=len(collected),
+            total_payments=count,
             collected_minor=gross,
             refunded_minor=refunded,
             monthly_income_minor=sum(
@@ -478,23 +516,41 @@ class _ProfileReader:
     # ------------------------------------------------------- activity and notes
 
     def _activity(self) -> tuple[ActivityView, ...]:
+        # Details come as their JSON text, parsed when an event is expanded.
         query = (
-            sa.select(_event)
+            sa.select(
+                _event.c.id,
+                _event.c.occurred_at,
+                _event.c.kind,
+                _event.c.actor_type,
+                _event.c.agent_id,
+                _event.c.summary,
+                sa.cast(_event.c.details, sa.Text).label("details_json"),
+            )
             .where(_event.c.customer_id == self.id)
             .order_by(_event.c.occurred_at.desc(), _event.c.id.desc())
         )
-        return tuple(
-            ActivityView(
-                id=row.id,
-                occurred_at=_aware(row.occurred_at),  # type: ignore[arg-type]
-                kind=row.kind,
-                actor_type=row.actor_type,
-                actor=_actor_label(row.actor_type, self._agent_name(row.agent_id)),
-                summary=row.summary,
-                details=_details(row.details),
+        labels: dict[tuple[str, int | None], str] = {}
+        events = []
+        for row in self.connection.execute(query):
+            label_key = (row.actor_type, row.agent_id)
+            label = labels.get(label_key)
+            if label is None:
+                label = labels[label_key] = _actor_label(
+                    row.actor_type, self._agent_name(row.agent_id)
+                )
+            events.append(
+                ActivityView(
+                    row.id,
+                    _aware(row.occurred_at),  # type: ignore[arg-type]
+                    row.kind,
+                    row.actor_type,
+                    label,
+                    row.summary,
+                    row.details_json or "{}",
+                )
             )
-            for row in self.connection.execute(query)
-        )
+        return tuple(events)
 
     def _notes(self) -> tuple[NoteView, ...]:
         query = (
@@ -527,15 +583,3 @@ def _order_item(item: Any) -> str:
     quantity = item.get("quantity", 1)
     description = item.get("description") or item.get("sku") or "item"
     return f"{quantity} × {description}"
-
-
-def _details(details: Any) -> tuple[tuple[str, str], ...]:
-    if not isinstance(details, dict):
-        return () if details in (None, "") else (("details", str(details)),)
-    return tuple((str(key), _detail_value(value)) for key, value in details.items())
-
-
-def _detail_value(value: Any) -> str:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)

@@ -32,6 +32,7 @@ from textual.widget import Widget
 from crm_tui.formatting import format_date, format_money
 from crm_tui.models.read import DirectoryRow
 from crm_tui.text import safe_text
+from crm_tui.widgets.direct_lines import render_direct_lines
 
 # Rows the buffer keeps at most, and how many a fetch asks for.
 BUFFER_MAX = 600
@@ -429,25 +430,8 @@ class DirectoryTable(Widget, can_focus=True):
     # ------------------------------------------------------------------- rendering
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        """The lines in `crop`, straight from our own strip cache.
-
-        Textual's styles cache keys lines by their y, so a table that scrolls by one
-        row re-styles every visible line (~60 µs each, 3 ms a frame at 50 rows).
-        Our strips are cached by row and carry their own background; the line filters
-        cache their output on the strip, so a scrolled frame costs a few look-ups.
-        The price: this widget takes no border, padding, tint or opacity (it has none).
-        """
-        filters = self.get_line_filters()
-        background = self.background_colors[1]
-        strips: list[Strip] = []
-        for y in crop.line_range:
-            strip = self.render_line(y)
-            for line_filter in filters:
-                strip = strip.apply_filter(line_filter, background)
-            strips.append(strip)
-        if crop.column_span != (0, self.size.width):
-            strips = [strip.crop(*crop.column_span) for strip in strips]
-        return strips
+        # Straight from our per-row strip cache: see widgets/direct_lines.py.
+        return render_direct_lines(self, crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width

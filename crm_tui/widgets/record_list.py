@@ -11,7 +11,7 @@ Every value is text, never markup: cells are plain segments of `safe_text`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -25,6 +25,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from crm_tui.text import safe_text
+from crm_tui.widgets.direct_lines import render_direct_lines
 from crm_tui.widgets.directory_table import fit_cell
 
 _GAP = 1
@@ -39,13 +40,22 @@ class ListColumn:
     flexible: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListRecord:
     key: Any
     cells: tuple[str, ...]
     style: str = ""  # a component class suffix for the whole line: "failed", "muted", …
     sub_lines: tuple[str, ...] = ()
     detail_lines: tuple[str, ...] = field(default=(), compare=False)
+    # Or the details made only when the record is expanded (most never are).
+    detail_source: Callable[[], tuple[str, ...]] | None = field(default=None, compare=False)
+
+    @property
+    def expands(self) -> bool:
+        return bool(self.detail_lines) or self.detail_source is not None
+
+    def details(self) -> tuple[str, ...]:
+        return self.detail_source() if self.detail_source is not None else self.detail_lines
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,7 @@ class RecordList(Widget, can_focus=True):
             lines.append(_Line(index, "main"))
             lines.extend(_Line(index, "sub", text) for text in record.sub_lines)
             if record.key in self.expanded:
-                lines.extend(_Line(index, "detail", text) for text in record.detail_lines)
+                lines.extend(_Line(index, "detail", text) for text in record.details())
         self._lines, self._first_line = lines, first
         self._strips.clear()
 
@@ -258,7 +268,7 @@ class RecordList(Widget, can_focus=True):
         record = self.current
         if record is None:
             return
-        if self.expandable and record.detail_lines:
+        if self.expandable and record.expands:
             self.toggle(record.key)
         else:
             self.post_message(self.Selected(self, record))
@@ -309,7 +319,7 @@ class RecordList(Widget, can_focus=True):
             self._placed_for = self.size.height
             self._scroll_to_cursor()
             self._strips.clear()
-        return super().render_lines(crop)
+        return render_direct_lines(self, crop)  # see widgets/direct_lines.py
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -355,7 +365,7 @@ class RecordList(Widget, can_focus=True):
         else:
             style = base
         marker = ""
-        if self.expandable and record.detail_lines:
+        if self.expandable and record.expands:
             marker = "▾ " if record.key in self.expanded else "▸ "
         cells = [safe_text(cell) for cell in record.cells]
         if cells:

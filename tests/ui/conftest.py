@@ -160,6 +160,8 @@ async def wait_for_profile(
         screen = pilot.app.screen
         if not isinstance(screen, ProfileScreen) or screen.profile in (None, previous):
             continue
+        if not screen.complete and "There is no customer" not in screen_text(pilot.app):
+            continue
         if not any(w.is_running for w in screen.workers):
             await pilot.pause()
             return screen

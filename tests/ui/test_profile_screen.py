@@ -143,10 +143,10 @@ async def test_activity_has_all_three_kinds_of_actor(demo_url: str, customer: in
         assert {r.cells[1] for r in activity.records} == {"payment"}
 
         first = activity.records[0]
-        assert first.detail_lines
+        assert first.expands
         await pilot.press("enter")
         assert first.key in activity.expanded
-        assert first.detail_lines[0] in screen_text(app)
+        assert first.details()[0] in screen_text(app)
         await pilot.press("enter")
         assert first.key not in activity.expanded
 
