@@ -87,9 +87,13 @@ class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
 
     # Not priority bindings: a priority binding runs when the key is read, before the
     # keys typed just ahead of it have reached the field, and would save without them.
+    # Tab is the opposite: it must move focus as it is read, so that the characters
+    # typed after it (in the same burst) reach the next field, not this one.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="form.save"),
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("tab", "next_field", "Next field", show=False, priority=True),
+        Binding("shift+tab", "previous_field", "Previous field", show=False, priority=True),
     ]
     DEFAULT_CSS = """
     FormScreen { align: center middle; }
@@ -157,8 +161,18 @@ class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
     # ------------------------------------------------------------------ saving
 
     def action_save(self) -> None:
+        # After the next refresh: by then every field has taken the keys sent to it.
+        self.call_after_refresh(self._save_now)
+
+    def _save_now(self) -> None:
         if not self.saving:
             self.save()
+
+    def action_next_field(self) -> None:
+        self.focus_next()
+
+    def action_previous_field(self) -> None:
+        self.focus_previous()
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -87,11 +87,16 @@ def test_demo_in_tmux_at_80x24(terminal: Terminal, tmp_path: Path) -> None:
     terminal.wait_for("Add a note")
     terminal.keys("C-s")
     terminal.wait_for("Nothing was saved: 1 field needs attention.")
+    # A burst again: summary, tab, the note's text, save — every key where it belongs.
     terminal.keys("Asked about tmux", literal=True)
+    terminal.keys("Tab")
+    terminal.keys("Typed ahead", literal=True)
     terminal.keys("C-s")
     terminal.wait_for("Saved.")
     terminal.keys("5")
     terminal.wait_for("Asked about tmux")
+    terminal.keys("Enter")  # expand the newest note
+    terminal.wait_for("Typed ahead")
     terminal.keys("Escape")
     screen = terminal.wait_for("customers · sort: Name")
     assert "ada" in screen  # the search survived the round trip
