@@ -1,0 +1,1 @@
+"""Payment providers: Stripe, PayPal and the offline provider, behind one protocol."""

@@ -1,0 +1,373 @@
+"""Refunding a payment, safely: never twice, never silently lost.
+
+1. Check: the amount is positive and at most what remains refundable (refunds
+   already made *and* refund intents still pending count), a reason is given.
+2. Store an intent (`provider_intent`, status pending) with a fresh idempotency
+   key, in its own transaction, before anything else happens. The payment's row
+   is locked while the remaining amount is checked, so two agents cannot both
+   refund the last euro.
+3. Call the provider with that key.
+4. Success: in one transaction, the refund row, the payment's refunded amount and
+   status, the customer's lifetime value, an activity event, and the intent
+   marked succeeded. A refusal: the intent is marked failed with the provider's
+   reason and nothing else changes. An unknown outcome (timeout, crash): the
+   intent stays pending, shown on the profile, and `reconcile` settles it later
+   with the provider (`find_refund` by the same key) — never a second refund.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from crm_tui.formatting import format_money
+from crm_tui.models import tables
+from crm_tui.models.enums import ActivityKind, IntentStatus, PaymentStatus
+from crm_tui.services.actor import Actor
+from crm_tui.services.customer_edit import InvalidInput, validate_reason
+from crm_tui.services.customer_summary import COLLECTED_STATUSES
+from crm_tui.services.providers.base import (
+    FailureKind,
+    PaymentProvider,
+    ProviderError,
+    ProviderRefund,
+)
+
+_TABLES = tables.SQLModel.metadata.tables
+_payment = _TABLES["payment"]
+_refund = _TABLES["refund"]
+_intent = _TABLES["provider_intent"]
+_customer = _TABLES["customer"]
+_event = _TABLES["activity_event"]
+
+REFUND_ACTION = "refund"
+
+
+class RefundFailed(Exception):
+    """The provider refused: nothing moved. `message` says why, for the agent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RefundPending(Exception):
+    """The outcome is unknown (the provider did not answer): the intent stays pending
+    and `reconcile` will settle it. Refunding again is refused until then."""
+
+    def __init__(self, intent_id: int, message: str) -> None:
+        super().__init__(message)
+        self.intent_id = intent_id
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RefundDone:
+    refund_id: int
+    provider_refund_id: str
+    amount_minor: int
+    currency: str
+    payment_status: str
+
+
+@dataclass(frozen=True)
+class Refundable:
+    """What an agent may still refund of a payment."""
+
+    payment_id: int
+    customer_id: int
+    provider: str
+    provider_payment_id: str
+    amount_minor: int
+    currency: str
+    refunded_minor: int
+    pending_minor: int  # in refund intents not yet settled
+    created_at: datetime
+
+    @property
+    def remaining_minor(self) -> int:
+        return max(0, self.amount_minor - self.refunded_minor - self.pending_minor)
+
+
+class RefundService:
+    def __init__(
+        self,
+        engine: Engine,
+        providers: Mapping[str, PaymentProvider],
+        *,
+        refund_window_days: int = 0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.providers = providers
+        self.refund_window_days = refund_window_days
+        self.now = clock or (lambda: datetime.now(UTC))
+
+    # ------------------------------------------------------------------ reading
+
+    def refundable(self, payment_id: int, actor: Actor) -> Refundable:
+        with self.engine.connect() as connection:
+            return self._refundable(connection, payment_id)
+
+    # ------------------------------------------------------------------ writing
+
+    def refund(self, payment_id: int, amount_minor: int, reason: str, actor: Actor) -> RefundDone:
+        reason = validate_reason(reason)
+        intent_id, key, payment = self._store_intent(payment_id, amount_minor, reason, actor)
+        provider = self.providers.get(payment.provider)
+        try:
+            if provider is None:
+                raise ProviderError(
+                    FailureKind.NOT_CONFIGURED,
+                    f"no provider '{payment.provider}' is set up for this payment",
+                )
+            answer = provider.refund(
+                payment.provider_payment_id,
+                amount_minor,
+                payment.currency,
+                reason=reason,
+                idempotency_key=key,
+            )
+        except ProviderError as error:
+            if error.outcome_unknown:
+                raise RefundPending(
+                    intent_id,
+                    f"{error.message}. The refund is pending: it will be checked with "
+                    f"{payment.provider} (crm-tui reconcile) and never paid twice.",
+                ) from error
+            self._fail_intent(intent_id, error.message)
+            raise RefundFailed(error.message) from error
+        except Exception as error:  # a timeout, a dropped connection: outcome unknown
+            raise RefundPending(
+                intent_id,
+                f"no answer from {payment.provider} ({type(error).__name__}). The refund "
+                "is pending and will be checked (crm-tui reconcile), never paid twice.",
+            ) from error
+        return self._complete(intent_id, answer, actor)
+
+    def reconcile(self, actor: Actor) -> list[str]:
+        """Settle every pending refund intent with its provider; what happened, in lines."""
+        with self.engine.connect() as connection:
+            pending = list(
+                connection.execute(
+                    sa.select(_intent).where(
+                        _intent.c.action == REFUND_ACTION,
+                        _intent.c.status == IntentStatus.PENDING.value,
+                    )
+                )
+            )
+        report: list[str] = []
+        for intent in pending:
+            provider = self.providers.get(intent.provider)
+            payload = intent.payload or {}
+            try:
+                if provider is None:
+                    raise ProviderError(
+                        FailureKind.NOT_CONFIGURED,
+                        f"no provider '{intent.provider}' is set up",
+                    )
+                found = provider.find_refund(
+                    str(payload.get("provider_payment_id", "")), intent.idempotency_key
+                )
+            except ProviderError as error:
+                report.append(f"intent {intent.id}: still pending ({error.message})")
+                continue
+            if found is None:
+                self._fail_intent(intent.id, "the provider has no refund with this key")
+                report.append(f"intent {intent.id}: never reached the provider; closed")
+            else:
+                self._complete(intent.id, found, actor)
+                report.append(f"intent {intent.id}: refunded at the provider; recorded")
+        return report
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _refundable(
+        self, connection: Connection, payment_id: int, *, lock: bool = False
+    ) -> Refundable:
+        query = sa.select(_payment).where(_payment.c.id == payment_id)
+        if lock:
+            query = query.with_for_update()
+        row = connection.execute(query).first()
+        if row is None:
+            raise InvalidInput({"payment": f"there is no payment #{payment_id}"})
+        pending = connection.execute(
+            sa.select(_intent.c.payload).where(
+                _intent.c.action == REFUND_ACTION,
+                _intent.c.status == IntentStatus.PENDING.value,
+                _intent.c.customer_id == row.customer_id,
+            )
+        ).scalars()
+        pending_minor = sum(
+            int(p.get("amount_minor", 0)) for p in pending if p.get("payment_id") == payment_id
+        )
+        if row.status not in COLLECTED_STATUSES:
+            status = row.status.replace("_", " ")
+            raise InvalidInput({"payment": f"a {status} payment cannot be refunded"})
+        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+        return Refundable(
+            payment_id=row.id,
+            customer_id=row.customer_id,
+            provider=row.provider,
+            provider_payment_id=row.provider_id,
+            amount_minor=row.amount_minor,
+            currency=row.currency,
+            refunded_minor=row.refunded_minor,
+            pending_minor=pending_minor,
+            created_at=created,
+        )
+
+    def _store_intent(
+        self, payment_id: int, amount_minor: int, reason: str, actor: Actor
+    ) -> tuple[int, str, Refundable]:
+        key = f"crm-refund-{uuid.uuid4()}"
+        with self.engine.begin() as connection:
+            # Take the payment's write lock first (SQLite: the database's), so the
+            # remaining amount cannot change between this check and the intent.
+            connection.execute(
+                sa.update(_payment)
+                .where(_payment.c.id == payment_id)
+                .values(refunded_minor=_payment.c.refunded_minor)
+            )
+            payment = self._refundable(connection, payment_id, lock=True)
+            self._check_amount(payment, amount_minor)
+            intent_id = connection.execute(
+                sa.insert(_intent).values(
+                    idempotency_key=key,
+                    customer_id=payment.customer_id,
+                    provider=payment.provider,
+                    action=REFUND_ACTION,
+                    payload={
+                        "payment_id": payment.payment_id,
+                        "provider_payment_id": payment.provider_payment_id,
+                        "amount_minor": amount_minor,
+                        "currency": payment.currency,
+                        "reason": reason,
+                    },
+                    status=IntentStatus.PENDING.value,
+                    result={},
+                    error="",
+                    created_at=self.now(),
+                    agent_id=actor.agent_id,
+                )
+            ).inserted_primary_key
+        assert intent_id is not None
+        return int(intent_id[0]), key, payment
+
+    def _check_amount(self, payment: Refundable, amount_minor: int) -> None:
+        money = payment.currency
+        if amount_minor <= 0:
+            raise InvalidInput({"amount": "must be more than zero"})
+        if payment.pending_minor:
+            raise InvalidInput(
+                {
+                    "amount": f"a refund of {format_money(payment.pending_minor, money)} is "
+                    "still pending for this payment; it must settle first (crm-tui reconcile)"
+                }
+            )
+        if amount_minor > payment.remaining_minor:
+            raise InvalidInput(
+                {
+                    "amount": f"at most {format_money(payment.remaining_minor, money)} can be "
+                    f"refunded ({format_money(payment.refunded_minor, money)} of "
+                    f"{format_money(payment.amount_minor, money)} already was)"
+                }
+            )
+        if self.refund_window_days:
+            age = (self.now() - payment.created_at).days
+            if age > self.refund_window_days:
+                raise InvalidInput(
+                    {
+                        "amount": f"the refund policy allows {self.refund_window_days} days; "
+                        f"this payment is {age} days old"
+                    }
+                )
+
+    def _fail_intent(self, intent_id: int, reason: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.update(_intent)
+                .where(_intent.c.id == intent_id, _intent.c.status == IntentStatus.PENDING.value)
+                .values(status=IntentStatus.FAILED.value, error=reason, settled_at=self.now())
+            )
+
+    def _complete(self, intent_id: int, answer: ProviderRefund, actor: Actor) -> RefundDone:
+        with self.engine.begin() as connection:
+            intent = connection.execute(
+                sa.select(_intent).where(_intent.c.id == intent_id).with_for_update()
+            ).one()
+            payload: dict[str, Any] = dict(intent.payload or {})
+            if intent.status != IntentStatus.PENDING.value:
+                raise RefundFailed(f"intent {intent_id} was already settled ({intent.status})")
+            payment_id = int(payload["payment_id"])
+            amount = answer.amount_minor
+            payment = connection.execute(
+                sa.select(_payment).where(_payment.c.id == payment_id)
+            ).one()
+            refunded = payment.refunded_minor + amount
+            status = (
+                PaymentStatus.REFUNDED
+                if refunded >= payment.amount_minor
+                else PaymentStatus.PARTIALLY_REFUNDED
+            )
+            now = self.now()
+            refund_id = connection.execute(
+                sa.insert(_refund).values(
+                    payment_id=payment_id,
+                    amount_minor=amount,
+                    currency=answer.currency,
+                    status=answer.status,
+                    reason=str(payload.get("reason", "")),
+                    provider_id=answer.id,
+                    created_at=now,
+                    agent_id=intent.agent_id,
+                )
+            ).inserted_primary_key
+            assert refund_id is not None
+            connection.execute(
+                sa.update(_payment)
+                .where(_payment.c.id == payment_id)
+                .values(refunded_minor=refunded, status=status.value)
+            )
+            connection.execute(
+                sa.update(_customer)
+                .where(_customer.c.id == payment.customer_id)
+                .values(ltv_minor=_customer.c.ltv_minor - amount)
+            )
+            money = (
+                f"{format_money(amount, answer.currency)} of "
+                f"{format_money(payment.amount_minor, payment.currency)}"
+            )
+            connection.execute(
+                sa.insert(_event).values(
+                    customer_id=payment.customer_id,
+                    occurred_at=now,
+                    kind=ActivityKind.PAYMENT.value,
+                    actor_type=actor.type.value,
+                    agent_id=actor.agent_id,
+                    summary=f"Refunded {money}: {payload.get('reason', '')}"[:400],
+                    details={
+                        "payment_id": payment_id,
+                        "amount_minor": amount,
+                        "provider": intent.provider,
+                        "provider_refund_id": answer.id,
+                        "idempotency_key": intent.idempotency_key,
+                    },
+                )
+            )
+            connection.execute(
+                sa.update(_intent)
+                .where(_intent.c.id == intent_id)
+                .values(
+                    status=IntentStatus.SUCCEEDED.value,
+                    result={"refund_id": answer.id, "status": answer.status},
+                    settled_at=now,
+                )
+            )
+        return RefundDone(int(refund_id[0]), answer.id, amount, answer.currency, status.value)
