@@ -130,8 +130,18 @@ class CrmApp(App[None]):
         # Imported on first use: the profile's services load SQLModel (~0.7 s), which
         # the directory's first frame must not wait for.
         from crm_tui.screens.profile import ProfileScreen
+        from crm_tui.services.providers.registry import providers_for
+        from crm_tui.services.refunds import RefundService
 
-        self.push_screen(ProfileScreen(self.workspace.engine, self.actor, customer_id))
+        engine = self.workspace.engine
+        refunds = None
+        if not self.settings.readonly:
+            refunds = RefundService(
+                engine,
+                providers_for(self.settings),
+                refund_window_days=self.settings.refund_window_days,
+            )
+        self.push_screen(ProfileScreen(engine, self.actor, customer_id, refunds=refunds))
 
     def new_customer(self) -> None:
         """`N` in the directory: the new-customer form; its profile opens once saved."""

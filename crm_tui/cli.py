@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-invalid", action="store_true", help="import the valid rows, report the rest"
     )
     _add_database_option(import_customers)
+    reconcile = commands.add_parser(
+        "reconcile", help="settle pending provider actions (refunds) with their provider"
+    )
+    _add_database_option(reconcile)
     return parser
 
 
@@ -199,6 +203,19 @@ def _cmd_import_customers(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_reconcile(settings: Settings) -> int:
+    from crm_tui.services.actor import Actor
+    from crm_tui.services.providers.registry import providers_for
+    from crm_tui.services.refunds import RefundService
+
+    service = RefundService(_open_database(settings), providers_for(settings))
+    lines = service.reconcile(Actor.system())
+    for line in lines:
+        print(line)
+    print(f"{len(lines)} pending action(s) looked at")
+    return 1 if any("still pending" in line for line in lines) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -217,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_customers_show(args, settings)
             case ("import", "customers"):
                 return _cmd_import_customers(args, settings)
+            case ("reconcile", _):
+                return _cmd_reconcile(settings)
     except (CliError, ConfigError) as error:
         print(f"crm-tui: {error}", file=sys.stderr)
         return 2

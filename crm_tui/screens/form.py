@@ -199,12 +199,20 @@ class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
             self.app.call_from_thread(self._failed, f"Not saved: {missing}.")
             return
         except Exception as error:  # the database refused, the connection dropped, …
+            special = self.handle_error(error)
+            if special is not None:
+                self.app.call_from_thread(self._failed, special)
+                return
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()
             self.app.call_from_thread(
                 self._failed, f"Not saved: {reason[0] if reason else type(error).__name__}"
             )
             return
         self.app.call_from_thread(self._saved, on_saved, result)
+
+    def handle_error(self, error: Exception) -> str | None:
+        """A form's own message for an error its service raises (None: the generic one)."""
+        return None
 
     def _refused(self, errors: dict[str, str]) -> None:
         self.saving = False

@@ -41,10 +41,12 @@ from crm_tui.screens.profile_tabs import (
     payment_records,
     subscriptions_renderable,
 )
+from crm_tui.screens.refund_dialog import RefundDialog
 from crm_tui.screens.tags_dialog import TagsDialog
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import CustomerEditService
 from crm_tui.services.profile import CustomerNotFound, ProfileService
+from crm_tui.services.refunds import RefundService
 from crm_tui.text import safe_text
 from crm_tui.widgets.record_list import ListRecord, RecordList
 
@@ -78,6 +80,7 @@ class ProfileScreen(Screen[None]):
         Binding("t", "tags", "Tags", id="profile.tag"),
         Binding("b", "account_state", "Block/reactivate", id="profile.block"),
         Binding("f", "cycle_filter", "Filter", id="profile.filter"),
+        Binding("r", "refund", "Refund", id="profile.refund"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="profile.reload"),
     ]
     DEFAULT_CSS = """
@@ -88,9 +91,17 @@ class ProfileScreen(Screen[None]):
     ProfileScreen .tab-status { height: 1; color: $text-muted; padding: 0 1; }
     """
 
-    def __init__(self, engine: Engine, actor: Actor, customer_id: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        actor: Actor,
+        customer_id: int,
+        *,
+        refunds: RefundService | None = None,
+    ) -> None:
         super().__init__()
         self.engine, self.actor, self.customer_id = engine, actor, customer_id
+        self.refunds = refunds  # None: read-only, no money moves from this screen
         self.profile: CustomerProfile | None = None
         self.edits = CustomerEditService(engine)
         self.payment_filter = "all"
@@ -326,7 +337,9 @@ class ProfileScreen(Screen[None]):
     def _after_edit(self, result: object) -> None:
         if result is not None and result is not False:
             self.notify("Saved.", timeout=3)
-            self._load()
+        # Read again even after a cancel: a refused or pending action may have left
+        # its trace (a pending refund), and another agent may have changed things.
+        self._load()
 
     def action_edit_details(self) -> None:
         self._edit(lambda p: DetailsForm(self.edits, self.actor, p))
@@ -342,6 +355,26 @@ class ProfileScreen(Screen[None]):
 
     def action_account_state(self) -> None:
         self._edit(lambda p: AccountStateForm(self.edits, self.actor, p))
+
+    def action_refund(self) -> None:
+        if self.refunds is None:
+            self.notify("Read-only: refunds are not possible here.", severity="warning")
+            return
+        if self.profile is None or not self.complete:
+            self.notify("The payments are still loading.", timeout=3)
+            return
+        record = self.query_one("#payments-list", RecordList).current
+        if self.active_tab != "payments" or record is None:
+            self.notify("Choose the payment in the Payments tab (3), then press r.", timeout=4)
+            return
+        payment = next(p for p in self.profile.payments if p.id == record.key)
+        remaining = payment.amount_minor - payment.refunded_minor
+        if payment.status not in {"succeeded", "partially_refunded"} or remaining <= 0:
+            status = payment.status.replace("_", " ")
+            self.notify(f"A {status} payment cannot be refunded.", severity="warning", timeout=4)
+            return
+        dialog = RefundDialog(self.refunds, self.actor, self.profile, payment, remaining)
+        self.app.push_screen(dialog, self._after_edit)
 
     def action_reload(self) -> None:
         self._load()

@@ -185,3 +185,23 @@ def test_refund_window(engine: Engine) -> None:
     service = RefundService(engine, {"manual": OfflineProvider()}, refund_window_days=30)
     with pytest.raises(InvalidInput, match="the refund policy allows 30 days"):
         service.refund(payment, 100, "Goodwill", AGENT)
+
+
+def test_cli_reconcile_closes_an_offline_intent_that_never_completed(
+    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crm_tui.cli import main
+
+    _, payment = _setup(engine)
+    service = RefundService(engine, {"manual": Ledger()})
+    ledger = service.providers["manual"]
+    assert isinstance(ledger, Ledger)
+    ledger.refuse = ProviderError(FailureKind.UNREACHABLE, "could not connect")
+    with pytest.raises(RefundPending):
+        service.refund(payment, 1_000, "Goodwill", AGENT)  # a crash would leave the same
+    assert main(["reconcile", "--database-url", db_url]) == 0
+    out = capsys.readouterr().out
+    assert "never reached the provider; closed" in out and "1 pending action(s)" in out
+    assert [row.status for row in _table(engine, "provider_intent")] == ["failed"]
+    assert main(["reconcile", "--database-url", db_url]) == 0
+    assert "0 pending action(s) looked at" in capsys.readouterr().out
