@@ -229,7 +229,11 @@ class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
 
 
 def text_input(value: str = "", *, placeholder: str = "", max_length: int = 0) -> Input:
-    return Input(value=value, placeholder=placeholder, max_length=max_length)
+    # No select-on-focus: the Focus event can arrive after keys typed ahead (tab, ctrl+u,
+    # text), and selecting then would have the next key replace what was typed.
+    return Input(
+        value=value, placeholder=placeholder, max_length=max_length, select_on_focus=False
+    )
 
 
 def choice(
