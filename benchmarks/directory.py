@@ -721,9 +721,11 @@ def child_datatable(database: Path, limit: int, terms: list[Term]) -> None:
 # -------------------------------------------------------------------- the parent
 
 
-def run_child(args: list[str], timeout: float) -> tuple[float, dict[str, Any]]:
-    """Spawn this script with `args`; return the spawn time and the child's RESULT."""
-    command = [sys.executable, str(Path(__file__).resolve()), *args]
+def run_child(
+    args: list[str], timeout: float, script: str = __file__
+) -> tuple[float, dict[str, Any]]:
+    """Spawn `script` (this one) with `args`; return the spawn time and the child's RESULT."""
+    command = [sys.executable, str(Path(script).resolve()), *args]
     spawned = time.time()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:

@@ -53,7 +53,6 @@ import math
 import os
 import random
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -85,6 +84,7 @@ from benchmarks.directory import (  # noqa: E402
     sqlite_url,
     warm_page_cache,
 )
+from benchmarks.directory import run_child as spawn_child  # noqa: E402
 
 DATABASE = DATA_DIR / "profile-heavy.sqlite3"
 DEMO_CUSTOMERS = 1_000
@@ -831,18 +831,7 @@ def child_profile(database: Path, customer_id: int, name: str, lifetime_value: s
 
 def run_child(args: list[str], timeout: float) -> dict[str, Any]:
     """Run this script with `args` in a fresh process; its RESULT line."""
-    command = [sys.executable, str(Path(__file__).resolve()), *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        stdout, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise RuntimeError(f"{' '.join(args)}: no answer within {timeout:.0f} s") from None
-    results = [line[7:] for line in stdout.splitlines() if line.startswith("RESULT ")]
-    if process.returncode != 0 or not results:
-        raise RuntimeError(f"{' '.join(args)} failed (exit status {process.returncode})")
-    return json.loads(results[-1])
+    return spawn_child(args, timeout, script=__file__)[1]
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:

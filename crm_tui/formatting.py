@@ -31,3 +31,8 @@ def format_money(minor: int, currency: str) -> str:
 
 def format_date(moment: date | datetime | None) -> str:
     return moment.strftime("%Y-%m-%d") if moment else ""
+
+
+def format_moment(moment: datetime | None) -> str:
+    """A time to the minute ('2026-11-01 09:30'); callers say which zone it is in."""
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""

@@ -13,6 +13,19 @@ from datetime import date, datetime
 from typing import Any
 
 
+def address_line(address: Any) -> str:
+    """Any address-shaped value (a view, a form's input, a row) on one line."""
+    parts = (
+        address.line1,
+        address.line2,
+        address.city,
+        address.state,
+        address.postal_code,
+        address.country,
+    )
+    return ", ".join(part for part in parts if part)
+
+
 def _iso(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -385,8 +398,7 @@ class AddressDetail:
         return self.valid_to is None
 
     def one_line(self) -> str:
-        parts = (self.line1, self.line2, self.city, self.state, self.postal_code, self.country)
-        return ", ".join(part for part in parts if part)
+        return address_line(self)
 
     def as_json(self) -> dict[str, Any]:
         return {

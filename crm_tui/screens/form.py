@@ -138,7 +138,6 @@ class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
 
     def show_errors(self, errors: dict[str, str]) -> None:
         first: FormField | None = None
-        unplaced: list[str] = []
         for form_field in self.query(FormField):
             message = errors.get(form_field.key)
             form_field.set_error(message)
@@ -231,9 +230,7 @@ class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
 def text_input(value: str = "", *, placeholder: str = "", max_length: int = 0) -> Input:
     # No select-on-focus: the Focus event can arrive after keys typed ahead (tab, ctrl+u,
     # text), and selecting then would have the next key replace what was typed.
-    return Input(
-        value=value, placeholder=placeholder, max_length=max_length, select_on_focus=False
-    )
+    return Input(value=value, placeholder=placeholder, max_length=max_length, select_on_focus=False)
 
 
 def choice(

@@ -221,15 +221,6 @@ class ProfileScreen(Screen[None]):
         self._show_activity(activity)
         self.complete = True
 
-    def show_profile(self, profile: CustomerProfile) -> None:
-        """Show a whole profile at once (as `ProfileService.profile` reads it)."""
-        self.show_overview(profile)
-        self.show_history(
-            profile,
-            payment_records(profile.payments, self.payment_filter),
-            activity_records(profile.activity, self.activity_filter),
-        )
-
     def _show_payments(self, records: list[ListRecord] | None = None) -> None:
         assert self.profile is not None
         if records is None:

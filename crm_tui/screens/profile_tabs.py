@@ -8,14 +8,13 @@ on one jump host work across time zones, and a log is compared with other logs.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from functools import partial
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from crm_tui.formatting import format_date, format_money
+from crm_tui.formatting import format_date, format_moment, format_money
 from crm_tui.models.profile import (
     ActivityView,
     CustomerProfile,
@@ -30,10 +29,6 @@ TERMS_LABELS = {"net7": "Net 7", "net14": "Net 14", "net30": "Net 30"}
 PAYMENT_FILTERS = ("all", "succeeded", "failed", "refunded", "partially_refunded", "pending")
 ACTIVITY_FILTERS = ("all", "subscription", "payment", "profile", "support", "campaign")
 _TREND_ARROWS = {"up": "↑ up", "down": "↓ down", "flat": "→ flat"}
-
-
-def format_moment(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 def _fields(title: str, rows: Iterable[tuple[str, str]]) -> Table:

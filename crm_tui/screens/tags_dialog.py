@@ -19,7 +19,12 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from crm_tui.services.actor import Actor
-from crm_tui.services.customer_edit import TAG_MAX, CustomerEditService, InvalidInput
+from crm_tui.services.customer_edit import (
+    TAG_MAX,
+    CustomerEditService,
+    InvalidInput,
+    validate_tag,
+)
 from crm_tui.text import safe_text
 
 
@@ -106,7 +111,7 @@ class TagsDialog(ModalScreen[bool]):
         self.app.call_from_thread(self._written, tag, add, done)
 
     def _written(self, tag: str, add: bool, done: bool) -> None:
-        name = " ".join(tag.split()).lower()
+        name = validate_tag(tag)  # the name as stored (it was accepted a moment ago)
         if add:
             self.query_one("#tag-input", Input).value = ""
             if done:

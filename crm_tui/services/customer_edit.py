@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from crm_tui.formatting import format_moment
 from crm_tui.models import tables
 from crm_tui.models.enums import (
     AccountState,
@@ -33,7 +34,9 @@ from crm_tui.models.enums import (
     NoteType,
     PaymentTerms,
 )
+from crm_tui.models.profile import address_line
 from crm_tui.services.actor import Actor
+from crm_tui.services.database import as_utc
 from crm_tui.services.directory import SearchTerms, like_contains
 from crm_tui.services.profile import CustomerNotFound, customer_row
 from crm_tui.services.validation import (
@@ -84,7 +87,7 @@ class StaleEdit(Exception):
 
     def __init__(self, customer_id: int, by: str, at: datetime) -> None:
         self.customer_id, self.by, self.at = customer_id, by, at
-        when = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        when = f"{format_moment(at.astimezone(UTC))} UTC"
         super().__init__(f"changed by {by} at {when} — reload")
 
 
@@ -420,7 +423,7 @@ class CustomerEditService:
                 ActivityKind.PROFILE,
                 actor,
                 f"Added a {clean.kind} address" + (" (default)" if make_default else ""),
-                {"address": _one_line(clean)},
+                {"address": address_line(clean)},
             )
             return version
 
@@ -456,7 +459,7 @@ class CustomerEditService:
                 ActivityKind.PROFILE,
                 actor,
                 f"Changed a {clean.kind} address",
-                {"before": _one_line(old), "after": _one_line(clean)},
+                {"before": address_line(old), "after": address_line(clean)},
             )
             return version
 
@@ -480,7 +483,7 @@ class CustomerEditService:
                 ActivityKind.PROFILE,
                 actor,
                 "Chose the default billing address",
-                {"address": _one_line(chosen)},
+                {"address": address_line(chosen)},
             )
             return version
 
@@ -694,9 +697,7 @@ class CustomerEditService:
                 sa.select(_agent.c.display_name).where(_agent.c.id == current.updated_by_agent_id)
             ).scalar()
             by = str(name or f"agent #{current.updated_by_agent_id}")
-        at = current.updated_at
-        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-        return StaleEdit(current.id, by, at)
+        return StaleEdit(current.id, by, as_utc(current.updated_at))
 
     def _event(
         self,
@@ -792,18 +793,6 @@ def _checked_input(errors: dict[str, str], validate: Callable[[], _T]) -> _T | N
     except InvalidInput as refusal:
         errors.update(refusal.errors)
         return None
-
-
-def _one_line(address: Any) -> str:
-    parts = (
-        address.line1,
-        address.line2,
-        address.city,
-        address.state,
-        address.postal_code,
-        address.country,
-    )
-    return ", ".join(part for part in parts if part)
 
 
 def _state_verb(state: str) -> str:

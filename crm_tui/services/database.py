@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ from sqlalchemy.engine import Engine, make_url
 from crm_tui.migrations import SCHEMA_REVISION
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored time, timezone-aware: times are stored in UTC, and SQLite hands them
+    back without an offset."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 class DatabaseError(Exception):

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from crm_tui.formatting import format_major
 from crm_tui.models.read import DirectoryRow
 from crm_tui.services.actor import Actor
+from crm_tui.services.database import as_utc
 
 COUNT_CAP = 10_000
 # A trigram term matching more rows than this is "broad": see `_sqlite_matcher`.
@@ -559,9 +560,6 @@ class DirectoryService:
 
     @staticmethod
     def _row(row: Any) -> DirectoryRow:
-        registered = row.registered_at
-        # Stored in UTC; SQLite hands it back without an offset.
-        registered = registered.replace(tzinfo=UTC) if registered.tzinfo is None else registered
         return DirectoryRow(
             id=row.id,
             name=row.name,
@@ -570,7 +568,7 @@ class DirectoryService:
             plan=row.current_plan,
             mrr_minor=row.mrr_minor,
             currency=row.currency,
-            registered_at=registered,
+            registered_at=as_utc(row.registered_at),
             storefront=row.storefront,
             ltv_minor=row.ltv_minor,
             kind=row.kind,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +44,7 @@ from crm_tui.services.customer_summary import (
     LIVE_SUBSCRIPTION_STATUSES,
     monthly_amount,
 )
+from crm_tui.services.database import as_utc
 
 _TABLES = tables.SQLModel.metadata.tables
 _customer = _TABLES["customer"]
@@ -85,10 +86,7 @@ class InvoiceNotFound(LookupError):
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    """Stored in UTC; some drivers hand it back without an offset."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    return None if moment is None else as_utc(moment)
 
 
 def _actor_label(actor_type: str, agent_name: str | None) -> str:

@@ -32,6 +32,7 @@ from crm_tui.models.enums import ActivityKind, IntentStatus, PaymentStatus
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput, validate_reason
 from crm_tui.services.customer_summary import COLLECTED_STATUSES
+from crm_tui.services.database import as_utc
 from crm_tui.services.providers.base import (
     FailureKind,
     PaymentProvider,
@@ -210,7 +211,6 @@ class RefundService:
         if row.status not in COLLECTED_STATUSES:
             status = row.status.replace("_", " ")
             raise InvalidInput({"payment": f"a {status} payment cannot be refunded"})
-        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
         return Refundable(
             payment_id=row.id,
             customer_id=row.customer_id,
@@ -220,7 +220,7 @@ class RefundService:
             currency=row.currency,
             refunded_minor=row.refunded_minor,
             pending_minor=pending_minor,
-            created_at=created,
+            created_at=as_utc(row.created_at),
         )
 
     def _store_intent(
