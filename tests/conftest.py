@@ -112,3 +112,4 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = create_db_engine(db_url)
     yield engine
     engine.dispose()
+from tests.support.localstripe_server import _localstripe_server, localstripe  # noqa: E402, F401

@@ -321,6 +321,15 @@ class ProviderIntent(SQLModel, table=True):
     agent_id: int | None = Field(default=None, foreign_key="agent.id")
 
 
+class SyncState(SQLModel, table=True):
+    """Where the last `crm-tui sync PROVIDER` got to: incremental runs start there."""
+
+    __tablename__ = "sync_state"
+    provider: str = Field(primary_key=True)
+    cursor: int = Field(default=0)  # the provider's clock (Stripe: event `created`, seconds)
+    last_run_at: datetime
+
+
 # ------------------------------------------------------------- history and support
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from crm_tui.models.enums import (
     CYCLE_MONTHS,
@@ -95,3 +96,46 @@ def summarise(
         ),
         ltv_minor=lifetime_value(payments),
     )
+
+
+def refresh_summary(connection: Any, customer_id: int) -> CustomerSummary:
+    """Recompute and store one customer's summary columns from their rows.
+
+    Called in the transaction of every change to subscriptions or payments. The
+    customer's `version` is not bumped: nothing an agent edits has changed.
+    """
+    import sqlalchemy as sa
+
+    from crm_tui.models import tables
+
+    meta = tables.SQLModel.metadata.tables
+    sub, plan, pay, cust = meta["subscription"], meta["plan"], meta["payment"], meta["customer"]
+    subs = [
+        SubscriptionFacts(r.status, r.name, r.amount_minor, r.cycle, r.started_at)
+        for r in connection.execute(
+            sa.select(sub.c.status, plan.c.name, sub.c.amount_minor, sub.c.cycle, sub.c.started_at)
+            .join(plan, plan.c.id == sub.c.plan_id)
+            .where(sub.c.customer_id == customer_id)
+        )
+    ]
+    payments = [
+        PaymentFacts(r.status, r.amount_minor, r.refunded_minor)
+        for r in connection.execute(
+            sa.select(pay.c.status, pay.c.amount_minor, pay.c.refunded_minor).where(
+                pay.c.customer_id == customer_id
+            )
+        )
+    ]
+    summary = summarise(subs, payments)
+    connection.execute(
+        sa.update(cust)
+        .where(cust.c.id == customer_id)
+        .values(
+            lifecycle_status=summary.lifecycle_status.value,
+            current_plan=summary.current_plan,
+            has_active_subscription=summary.has_active_subscription,
+            mrr_minor=summary.mrr_minor,
+            ltv_minor=summary.ltv_minor,
+        )
+    )
+    return summary

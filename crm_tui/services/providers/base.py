@@ -1,13 +1,18 @@
 """What the money services need from a payment provider, and how a provider fails.
 
-Every call that moves money takes an idempotency key, stored locally (as an
-intent) before the call: the same key sent twice moves the money once, and
-`find_refund` lets a pending intent be settled after a crash or a timeout.
+Every call that moves money or changes a subscription takes an idempotency key,
+stored locally (as an intent) before the call: the same key sent twice acts
+once, and a pending intent is settled after a crash or a timeout by asking the
+provider again with the same key (`find_refund` for refunds).
+
+Ids passed in are the provider's own (Stripe `ch_`/`pi_`/`sub_`/`cus_`, PayPal
+capture/subscription/payer ids); plan codes are the provider's plan ids.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -20,6 +25,7 @@ class FailureKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNREACHABLE = "unreachable"  # the outcome is unknown: the intent stays pending
     NOT_CONFIGURED = "not_configured"
+    NOT_SUPPORTED = "not_supported"  # this provider cannot do this (say what to do instead)
     INVALID = "invalid"
 
 
@@ -45,6 +51,53 @@ class ProviderRefund:
     status: str  # RefundStatus: succeeded, pending, failed
 
 
+@dataclass(frozen=True)
+class ProviderCharge:
+    """The outcome of collecting a payment again (retry)."""
+
+    id: str  # the provider's id of the new (or retried) charge
+    amount_minor: int
+    currency: str
+    status: str  # PaymentStatus: succeeded, failed, pending
+    failure_reason: str = ""  # for the agent, when status is failed
+
+
+@dataclass(frozen=True)
+class ProviderCredit:
+    id: str
+    amount_minor: int  # positive: credit granted to the customer
+    currency: str
+
+
+@dataclass(frozen=True)
+class ProviderSubscription:
+    """A subscription as the provider holds it after a change.
+
+    `None` means "the provider did not say": the local value is kept.
+    """
+
+    id: str
+    status: str  # SubscriptionStatus value
+    plan_code: str | None = None
+    amount_minor: int | None = None
+    current_period_end: datetime | None = None
+    trial_end: datetime | None = None
+    cancel_at_period_end: bool | None = None
+    paused_until: datetime | None = None
+    ended_at: datetime | None = None
+    # Set when the customer must approve the change at the provider first (PayPal revise).
+    approval_url: str = ""
+
+
+@dataclass(frozen=True)
+class ProrationPreview:
+    """What a plan change will charge (positive) or credit (negative) now."""
+
+    amount_due_minor: int
+    currency: str
+    lines: tuple[str, ...] = field(default_factory=tuple)
+
+
 class PaymentProvider(Protocol):
     name: str  # Provider: stripe, paypal, manual
 
@@ -64,6 +117,48 @@ class PaymentProvider(Protocol):
         """The refund made with this key, if the provider has one (settles an intent)."""
         ...
 
+    def retry_payment(self, payment_id: str, *, idempotency_key: str) -> ProviderCharge:
+        """Collect a failed payment again. A decline is a ProviderCharge with status failed."""
+        ...
+
+    def apply_credit(
+        self,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> ProviderCredit:
+        """Grant account credit, used up by the customer's next invoices."""
+        ...
+
+    def payment_method_link(self, customer_id: str, *, return_url: str) -> str:
+        """A link where the customer updates their payment method (Stripe billing portal)."""
+        ...
+
+    def pause(
+        self, subscription_id: str, *, until: datetime | None, idempotency_key: str
+    ) -> ProviderSubscription:
+        """Stop collecting payments, until a date or (None) until resumed."""
+        ...
+
+    def resume(self, subscription_id: str, *, idempotency_key: str) -> ProviderSubscription: ...
+
+    def cancel(
+        self, subscription_id: str, *, at_period_end: bool, reason: str, idempotency_key: str
+    ) -> ProviderSubscription: ...
+
+    def preview_plan_change(self, subscription_id: str, plan_code: str) -> ProrationPreview: ...
+
+    def change_plan(
+        self, subscription_id: str, plan_code: str, *, idempotency_key: str
+    ) -> ProviderSubscription: ...
+
+    def extend_trial(
+        self, subscription_id: str, trial_end: datetime, *, idempotency_key: str
+    ) -> ProviderSubscription: ...
+
 
 class UnconfiguredProvider:
     """A provider with no credentials here: every call says so, nothing moves."""
@@ -77,16 +172,12 @@ class UnconfiguredProvider:
             FailureKind.NOT_CONFIGURED, f"{self.name.capitalize()} is not configured: {self.hint}"
         )
 
-    def refund(
-        self,
-        payment_id: str,
-        amount_minor: int,
-        currency: str,
-        *,
-        reason: str,
-        idempotency_key: str,
-    ) -> ProviderRefund:
-        raise self._refuse()
+    def __getattr__(self, name: str) -> object:
+        # Every operation of the protocol refuses the same way.
+        if name.startswith("_"):
+            raise AttributeError(name)
 
-    def find_refund(self, payment_id: str, idempotency_key: str) -> ProviderRefund | None:
-        raise self._refuse()
+        def refuse(*args: object, **kwargs: object) -> object:
+            raise self._refuse()
+
+        return refuse

@@ -1,0 +1,522 @@
+"""`crm-tui sync stripe`: customers, plans, subscriptions, invoices, payments and
+refunds from Stripe into the local store.
+
+- A full run pages through every list (100 per page). Every object is matched by
+  its Stripe id and written only where something differs, so a second run
+  changes nothing (and says so).
+- An incremental run (the default once a full run has finished) reads Stripe's
+  events since the last run and syncs only the customers they touch.
+- Each customer's rows are written in one transaction, with its summary columns
+  and one activity event ("Synced from Stripe: ...") when something changed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from crm_tui.models import tables
+from crm_tui.models.enums import ActivityKind, PaymentStatus
+from crm_tui.services.actor import Actor
+from crm_tui.services.customer_summary import refresh_summary
+from crm_tui.services.intents import record_activity
+from crm_tui.services.providers.stripe import StripeProvider, from_timestamp
+
+_T = tables.SQLModel.metadata.tables
+_customer, _external, _plan, _sub = (
+    _T["customer"],
+    _T["external_id"],
+    _T["plan"],
+    _T["subscription"],
+)
+_invoice, _line, _payment, _refund, _state = (
+    _T["invoice"],
+    _T["invoice_line"],
+    _T["payment"],
+    _T["refund"],
+    _T["sync_state"],
+)
+
+PROVIDER = "stripe"
+CYCLES = {("month", 1): "monthly", ("month", 3): "quarterly", ("year", 1): "yearly"}
+INVOICE_STATUSES = {"draft", "open", "paid", "void", "uncollectible"}
+
+Progress = Callable[[str, int, int | None], None]  # stage, done, total (None: unknown)
+
+
+@dataclass
+class SyncReport:
+    created: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    updated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    skipped: list[str] = field(default_factory=list)  # objects that could not be read
+    customers_seen: int = 0
+    incremental: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return any(self.created.values()) or any(self.updated.values())
+
+    def lines(self) -> list[str]:
+        kinds = sorted(set(self.created) | set(self.updated))
+        out = [
+            f"{kind}: {self.created.get(kind, 0)} new, {self.updated.get(kind, 0)} updated"
+            for kind in kinds
+            if self.created.get(kind) or self.updated.get(kind)
+        ]
+        mode = "incremental" if self.incremental else "full"
+        out.append(
+            f"{self.customers_seen} customers read ({mode})"
+            + ("" if self.changed else "; nothing changed")
+        )
+        out.extend(f"skipped: {reason}" for reason in self.skipped)
+        return out
+
+
+@dataclass
+class CustomerBundle:
+    """Everything Stripe holds about one customer, as plain dicts."""
+
+    customer: dict[str, Any]
+    subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    invoices: list[dict[str, Any]] = field(default_factory=list)
+    charges: list[dict[str, Any]] = field(default_factory=list)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+
+
+class StripeSync:
+    def __init__(
+        self,
+        engine: Engine,
+        provider: StripeProvider,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.stripe = provider
+        self.now = clock or (lambda: datetime.now(UTC))
+
+    # ------------------------------------------------------------------ runs
+
+    def run(self, *, full: bool = False, progress: Progress | None = None) -> SyncReport:
+        report = SyncReport()
+        tell = progress or (lambda stage, done, total: None)
+        cursor = self._cursor()
+        started = int(self.now().timestamp())
+        if cursor and not full:
+            report.incremental = True
+            bundles = self._changed_since(cursor, tell)
+        else:
+            bundles = self._everything(tell)
+        plans = {p["id"]: p for p in self._list("plans", {}, "plans", tell) if p.get("id")}
+        self._store_plans(plans.values(), report)
+        for done, bundle in enumerate(bundles, start=1):
+            self._store_customer(bundle, plans, report)
+            report.customers_seen = done
+            tell("customers", done, None)
+        self._save_cursor(max(started - 1, cursor))
+        return report
+
+    def _everything(self, tell: Progress) -> Iterator[CustomerBundle]:
+        by_customer: dict[str, CustomerBundle] = {}
+        for customer in self._list("customers", {}, "customers", tell):
+            by_customer[str(customer.get("id"))] = CustomerBundle(customer)
+        for kind, params in (
+            ("subscriptions", {"status": "all"}),
+            ("invoices", {}),
+            ("charges", {}),
+        ):
+            for obj in self._list(kind, params, kind, tell):
+                bundle = by_customer.get(str(obj.get("customer")))
+                if bundle is not None:
+                    getattr(bundle, kind).append(obj)
+        owner = {c["id"]: b for b in by_customer.values() for c in b.charges if c.get("id")}
+        for refund in self._list("refunds", {}, "refunds", tell):
+            bundle = owner.get(str(refund.get("charge")))
+            if bundle is not None:
+                bundle.refunds.append(refund)
+        yield from by_customer.values()
+
+    def _changed_since(self, cursor: int, tell: Progress) -> Iterator[CustomerBundle]:
+        touched: set[str] = set()
+        for event in self._list("events", {"created": {"gt": cursor}}, "events", tell):
+            obj = (event.get("data") or {}).get("object") or {}
+            customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+            if isinstance(customer, str) and customer.startswith("cus_"):
+                touched.add(customer)
+        for customer_id in sorted(touched):
+            yield self._bundle_of(customer_id)
+
+    def _bundle_of(self, customer_id: str) -> CustomerBundle:
+        api = self.stripe.api
+        bundle = CustomerBundle(self.stripe.call(lambda: api.customers.retrieve(customer_id)))
+        bundle.subscriptions = list(
+            self._list("subscriptions", {"customer": customer_id, "status": "all"})
+        )
+        bundle.invoices = list(self._list("invoices", {"customer": customer_id}))
+        bundle.charges = list(self._list("charges", {"customer": customer_id}))
+        for charge in bundle.charges:
+            bundle.refunds.extend(self._list("refunds", {"charge": charge["id"]}))
+        return bundle
+
+    def _list(
+        self, kind: str, params: dict[str, Any], stage: str = "", tell: Progress | None = None
+    ) -> Iterator[dict[str, Any]]:
+        service = getattr(self.stripe.api, kind)
+        for count, obj in enumerate(
+            self.stripe.iterate(lambda after: service.list({**params, "limit": 100, **after})),
+            start=1,
+        ):
+            if tell is not None and count % 100 == 0:
+                tell(stage, count, None)
+            yield obj
+
+    # ---------------------------------------------------------------- cursor
+
+    def _cursor(self) -> int:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                sa.select(_state.c.cursor).where(_state.c.provider == PROVIDER)
+            ).scalar()
+        return int(value or 0)
+
+    def _save_cursor(self, cursor: int) -> None:
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                sa.update(_state)
+                .where(_state.c.provider == PROVIDER)
+                .values(cursor=cursor, last_run_at=self.now())
+            ).rowcount
+            if not changed:
+                connection.execute(
+                    sa.insert(_state).values(
+                        provider=PROVIDER, cursor=cursor, last_run_at=self.now()
+                    )
+                )
+
+    # ----------------------------------------------------------------- plans
+
+    def _store_plans(self, plans: Iterable[dict[str, Any]], report: SyncReport) -> None:
+        with self.engine.begin() as connection:
+            for plan in plans:
+                values = self._plan_values(plan)
+                if values is None:
+                    report.skipped.append(f"plan {plan.get('id')}: no amount or interval")
+                    continue
+                _upsert(connection, _plan, {"code": plan["id"]}, values, "plans", report)
+
+    def _plan_values(self, plan: dict[str, Any]) -> dict[str, Any] | None:
+        amount = plan.get("amount")
+        cycle = CYCLES.get((str(plan.get("interval")), int(plan.get("interval_count") or 1)))
+        if not isinstance(amount, int) or cycle is None:
+            return None
+        product = plan.get("product")
+        name = plan.get("nickname") or (product.get("name") if isinstance(product, dict) else "")
+        return {
+            "name": str(name or plan["id"])[:120],
+            "kind": "service",
+            "amount_minor": amount,
+            "currency": str(plan.get("currency") or "usd").upper(),
+            "cycle": cycle,
+            "usage_metric": "logins",
+            "active": bool(plan.get("active", True)),
+        }
+
+    # -------------------------------------------------------------- customers
+
+    def _store_customer(
+        self, bundle: CustomerBundle, plans: dict[str, dict[str, Any]], report: SyncReport
+    ) -> None:
+        stripe_id = str(bundle.customer.get("id") or "")
+        if not stripe_id.startswith("cus_") or bundle.customer.get("deleted"):
+            return
+        before = sum(report.created.values()) + sum(report.updated.values())
+        with self.engine.begin() as connection:
+            customer_id = self._customer(connection, bundle.customer, report)
+            subs = {
+                s["id"]: self._subscription(connection, customer_id, s, report)
+                for s in bundle.subscriptions
+                if s.get("id")
+            }
+            invoices = {
+                i["id"]: self._invoice(connection, customer_id, i, subs, report)
+                for i in bundle.invoices
+                if i.get("id")
+            }
+            invoice_of_intent = {
+                i.get("payment_intent"): invoices[i["id"]] for i in bundle.invoices if i.get("id")
+            }
+            refunds = defaultdict(list)
+            for refund in bundle.refunds:
+                refunds[refund.get("charge")].append(refund)
+            for charge in bundle.charges:
+                if charge.get("id"):
+                    invoice_id = invoices.get(charge.get("invoice")) or invoice_of_intent.get(
+                        charge.get("payment_intent")
+                    )
+                    self._charge(
+                        connection, customer_id, charge, invoice_id, refunds[charge["id"]], report
+                    )
+            after = sum(report.created.values()) + sum(report.updated.values())
+            if after != before:
+                refresh_summary(connection, customer_id)
+                record_activity(
+                    connection,
+                    customer_id,
+                    ActivityKind.PROFILE,
+                    Actor.system(),
+                    f"Synced from Stripe ({after - before} changes)",
+                    {"provider": PROVIDER, "stripe_customer": stripe_id},
+                    self.now(),
+                )
+
+    def _customer(self, connection: Connection, data: dict[str, Any], report: SyncReport) -> int:
+        stripe_id = str(data["id"])
+        existing = connection.execute(
+            sa.select(_external.c.customer_id).where(
+                _external.c.provider == PROVIDER, _external.c.external_id == stripe_id
+            )
+        ).scalar()
+        name = str(data.get("name") or data.get("email") or stripe_id)[:200]
+        values = {
+            "name": name,
+            "email": str(data.get("email") or "")[:254],
+            "phone": str(data.get("phone") or "")[:40],
+        }
+        if existing is not None:
+            current = connection.execute(
+                sa.select(_customer.c.name, _customer.c.email, _customer.c.phone).where(
+                    _customer.c.id == existing
+                )
+            ).one()
+            if tuple(current) != (values["name"], values["email"], values["phone"]):
+                connection.execute(
+                    sa.update(_customer)
+                    .where(_customer.c.id == existing)
+                    .values(**values, version=_customer.c.version + 1, updated_at=self.now())
+                )
+                report.updated["customers"] += 1
+            return int(existing)
+        registered = from_timestamp(data.get("created")) or self.now()
+        customer_id = _inserted_id(
+            connection.execute(
+                sa.insert(_customer).values(
+                    **values,
+                    registered_at=registered,
+                    updated_at=self.now(),
+                    currency=str(data.get("currency") or "usd").upper(),
+                    storefront="stripe",
+                )
+            )
+        )
+        connection.execute(
+            sa.insert(_external).values(
+                customer_id=customer_id, provider=PROVIDER, external_id=stripe_id
+            )
+        )
+        report.created["customers"] += 1
+        return int(customer_id)
+
+    def _subscription(
+        self, connection: Connection, customer_id: int, data: dict[str, Any], report: SyncReport
+    ) -> int:
+        ours = self.stripe.subscription(data)
+        plan_id = connection.execute(
+            sa.select(_plan.c.id).where(_plan.c.code == (ours.plan_code or ""))
+        ).scalar()
+        plan = connection.execute(sa.select(_plan).where(_plan.c.id == plan_id)).first()
+        if plan is None:
+            report.skipped.append(f"subscription {ours.id}: unknown plan {ours.plan_code}")
+            return 0
+        values = {
+            "customer_id": customer_id,
+            "plan_id": plan.id,
+            "status": ours.status,
+            "started_at": from_timestamp(data.get("start_date") or data.get("created"))
+            or self.now(),
+            "trial_end": ours.trial_end,
+            "current_period_end": ours.current_period_end,
+            "cancel_at_period_end": bool(ours.cancel_at_period_end),
+            "cancelled_at": from_timestamp(data.get("canceled_at")),
+            "ended_at": ours.ended_at,
+            "paused_until": ours.paused_until,
+            "amount_minor": ours.amount_minor
+            if ours.amount_minor is not None
+            else plan.amount_minor,
+            "currency": plan.currency,
+            "cycle": plan.cycle,
+            "payment_method": "card",
+            "provider": PROVIDER,
+        }
+        return _upsert(
+            connection,
+            _sub,
+            {"provider": PROVIDER, "provider_id": ours.id},
+            values,
+            "subscriptions",
+            report,
+        )
+
+    def _invoice(
+        self,
+        connection: Connection,
+        customer_id: int,
+        data: dict[str, Any],
+        subs: dict[str, int],
+        report: SyncReport,
+    ) -> int:
+        status = str(data.get("status") or "open")
+        values = {
+            "customer_id": customer_id,
+            "subscription_id": subs.get(str(data.get("subscription"))) or None,
+            "number": str(data.get("number") or data["id"]),
+            "status": status if status in INVOICE_STATUSES else "open",
+            "issued_at": from_timestamp(data.get("created") or data.get("date")) or self.now(),
+            "due_at": from_timestamp(data.get("due_date")),
+            "total_minor": int(data.get("total") or 0),
+            "currency": str(data.get("currency") or "usd").upper(),
+            "provider": PROVIDER,
+        }
+        invoice_id = _upsert(
+            connection,
+            _invoice,
+            {"provider": PROVIDER, "provider_id": data["id"]},
+            values,
+            "invoices",
+            report,
+        )
+        has_lines = connection.execute(
+            sa.select(sa.func.count()).select_from(_line).where(_line.c.invoice_id == invoice_id)
+        ).scalar_one()
+        if not has_lines:
+            for line in (data.get("lines") or {}).get("data") or []:
+                amount = int(line.get("amount") or 0)
+                quantity = int(line.get("quantity") or 1)
+                connection.execute(
+                    sa.insert(_line).values(
+                        invoice_id=invoice_id,
+                        description=str(line.get("description") or "")[:300],
+                        quantity=quantity,
+                        unit_amount_minor=amount // max(quantity, 1),
+                        amount_minor=amount,
+                    )
+                )
+        return invoice_id
+
+    def _charge(
+        self,
+        connection: Connection,
+        customer_id: int,
+        data: dict[str, Any],
+        invoice_id: int | None,
+        refunds: list[dict[str, Any]],
+        report: SyncReport,
+    ) -> None:
+        amount = int(data.get("amount") or 0)
+        refunded = int(data.get("amount_refunded") or 0)
+        status = {"succeeded": "succeeded", "failed": "failed"}.get(
+            str(data.get("status")), "pending"
+        )
+        if status == "succeeded" and refunded:
+            status = (
+                PaymentStatus.REFUNDED.value
+                if refunded >= amount
+                else PaymentStatus.PARTIALLY_REFUNDED.value
+            )
+        subscription_id = None
+        if invoice_id is not None:
+            subscription_id = connection.execute(
+                sa.select(_invoice.c.subscription_id).where(_invoice.c.id == invoice_id)
+            ).scalar()
+        values = {
+            "customer_id": customer_id,
+            "subscription_id": subscription_id,
+            "invoice_id": invoice_id,
+            "amount_minor": amount,
+            "currency": str(data.get("currency") or "usd").upper(),
+            "refunded_minor": refunded,
+            "status": status,
+            "method": "card",
+            "provider": PROVIDER,
+            "failure_reason": str(data.get("failure_message") or "")[:300],
+            "description": str(data.get("description") or "")[:300],
+            "created_at": from_timestamp(data.get("created")) or self.now(),
+        }
+        payment_id = _upsert(
+            connection,
+            _payment,
+            {"provider": PROVIDER, "provider_id": data["id"]},
+            values,
+            "payments",
+            report,
+        )
+        for refund in refunds:
+            if not refund.get("id"):
+                continue
+            refund_values = {
+                "payment_id": payment_id,
+                "amount_minor": int(refund.get("amount") or 0),
+                "currency": str(refund.get("currency") or "usd").upper(),
+                "status": {"succeeded": "succeeded", "failed": "failed"}.get(
+                    str(refund.get("status")), "pending"
+                ),
+                "reason": str(
+                    (refund.get("metadata") or {}).get("crm_reason") or refund.get("reason") or ""
+                )[:400],
+                "created_at": from_timestamp(refund.get("created")) or self.now(),
+            }
+            _upsert(
+                connection,
+                _refund,
+                {"provider_id": refund["id"]},
+                refund_values,
+                "refunds",
+                report,
+                keep=("reason", "created_at"),
+            )
+
+
+def _upsert(
+    connection: Connection,
+    table: sa.Table,
+    key: dict[str, Any],
+    values: dict[str, Any],
+    kind: str,
+    report: SyncReport,
+    keep: tuple[str, ...] = (),
+) -> int:
+    """Insert, or update the columns that differ; count what changed. `keep`: columns
+    set only on insert (a refund made here keeps its agent's reason and time)."""
+    where = [table.c[name] == value for name, value in key.items()]
+    row = connection.execute(sa.select(table).where(*where)).first()
+    if row is None:
+        inserted = connection.execute(sa.insert(table).values({**values, **key}))
+        report.created[kind] += 1
+        return int(_inserted_id(inserted))
+    mapping = row._mapping
+    changes = {
+        name: value
+        for name, value in values.items()
+        if name not in keep and not _same(mapping[name], value)
+    }
+    if changes:
+        connection.execute(sa.update(table).where(table.c.id == row.id).values(**changes))
+        report.updated[kind] += 1
+    return int(row.id)
+
+
+def _same(stored: Any, new: Any) -> bool:
+    if isinstance(stored, datetime) and isinstance(new, datetime):
+        stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+        return stored == new
+    return bool(stored == new)
+
+
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

@@ -1,0 +1,1 @@
+"""Real peers the tests talk to: localstripe, a PayPal fake over HTTP, an SMTP server."""
