@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import getpass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App
@@ -60,6 +60,8 @@ class CrmApp(App[None]):
         self.settings = settings
         self.actor = actor or Actor.agent(getpass.getuser())
         self.workspace: Workspace | None = None
+        # Tests hand in providers (localstripe, the PayPal fake); otherwise built on first use.
+        self._providers: dict[str, Any] | None = None
         self.directory = DirectoryScreen(readonly=settings.readonly)
         if settings.theme in self.available_themes:
             self.theme = settings.theme
@@ -108,6 +110,29 @@ class CrmApp(App[None]):
         # collector's sight, so the full collections a profile's thousands of rows
         # trigger do not walk it again each time (a ~100 ms pause at every open).
         gc.freeze()
+        if not self.settings.readonly:
+            self._reconcile_pending()
+
+    @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False)
+    def _reconcile_pending(self) -> None:
+        """Settle provider actions left pending by a crash or a timeout, in the background."""
+        assert self.workspace is not None
+        from crm_tui.services.reconcile import pending_count, reconcile_all
+
+        engine = self.workspace.engine
+        if not pending_count(engine):
+            return
+        try:
+            lines = reconcile_all(engine, self.providers(), self.actor)
+        except Exception as error:  # the app works on; the intents stay pending
+            lines = [f"could not settle pending actions: {error}"]
+        self.call_from_thread(
+            self.notify,
+            "\n".join(lines[:6]) + ("\n…" if len(lines) > 6 else ""),
+            title="Pending provider actions",
+            timeout=12,
+            markup=False,
+        )
 
     def on_workspace_failed(self, message: WorkspaceFailed) -> None:
         self.directory.show_failure(
@@ -130,18 +155,29 @@ class CrmApp(App[None]):
         # Imported on first use: the profile's services load SQLModel (~0.7 s), which
         # the directory's first frame must not wait for.
         from crm_tui.screens.profile import ProfileScreen
-        from crm_tui.services.providers.registry import providers_for
+        from crm_tui.services.account_actions import AccountActions
         from crm_tui.services.refunds import RefundService
 
         engine = self.workspace.engine
-        refunds = None
+        refunds = actions = None
         if not self.settings.readonly:
+            providers = self.providers()
             refunds = RefundService(
-                engine,
-                providers_for(self.settings),
-                refund_window_days=self.settings.refund_window_days,
+                engine, providers, refund_window_days=self.settings.refund_window_days
             )
-        self.push_screen(ProfileScreen(engine, self.actor, customer_id, refunds=refunds))
+            actions = AccountActions(engine, providers)
+        self.push_screen(
+            ProfileScreen(engine, self.actor, customer_id, refunds=refunds, actions=actions)
+        )
+
+    def providers(self) -> dict[str, Any]:
+        """The payment providers, built once (the Stripe SDK loads on first use)."""
+        if self._providers is None:
+            from crm_tui.services.providers.registry import providers_for
+            from crm_tui.services.secrets import Secrets
+
+            self._providers = dict(providers_for(self.settings, Secrets().get))
+        return self._providers
 
     def new_customer(self) -> None:
         """`N` in the directory: the new-customer form; its profile opens once saved."""

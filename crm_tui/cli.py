@@ -101,9 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_database_option(import_customers)
     reconcile = commands.add_parser(
-        "reconcile", help="settle pending provider actions (refunds) with their provider"
+        "reconcile",
+        help="settle pending provider actions (refunds, pauses, ...) with the provider",
     )
     _add_database_option(reconcile)
+    secrets = commands.add_parser("secrets", help="provider credentials in the OS keyring")
+    secrets_set = secrets.add_subparsers(dest="action", required=True).add_parser(
+        "set", help="store a credential (asked for, never echoed)"
+    )
+    secrets_set.add_argument("secret_group", choices=["stripe", "paypal", "smtp"])
+    sync = commands.add_parser("sync", help="import and update customers from a provider")
+    sync.add_argument("action", choices=["stripe", "paypal"], help="the provider")
+    sync.add_argument(
+        "--full", action="store_true", help="read everything, not only what changed since last run"
+    )
+    _add_database_option(sync)
     return parser
 
 
@@ -203,17 +215,80 @@ def _cmd_import_customers(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _providers(settings: Settings) -> Any:
+    from crm_tui.services.providers.registry import providers_for
+    from crm_tui.services.secrets import Secrets
+
+    return providers_for(settings, Secrets().get)
+
+
 def _cmd_reconcile(settings: Settings) -> int:
     from crm_tui.services.actor import Actor
-    from crm_tui.services.providers.registry import providers_for
-    from crm_tui.services.refunds import RefundService
+    from crm_tui.services.reconcile import reconcile_all
 
-    service = RefundService(_open_database(settings), providers_for(settings))
-    lines = service.reconcile(Actor.system())
+    lines = reconcile_all(_open_database(settings), _providers(settings), Actor.system())
     for line in lines:
         print(line)
     print(f"{len(lines)} pending action(s) looked at")
     return 1 if any("still pending" in line for line in lines) else 0
+
+
+def _cmd_secrets_set(group: str) -> int:
+    import getpass
+
+    from crm_tui.services.secrets import GROUPS, NoKeyring, Secrets
+
+    secrets = Secrets()
+    usable, why = secrets.keyring_status()
+    if not usable:
+        from crm_tui.services.secrets import fallback_hint
+
+        print(f"crm-tui: {why}. {fallback_hint(GROUPS[group])}", file=sys.stderr)
+        return 2
+    for name in GROUPS[group]:
+        label = name.replace("_", " ")
+        # Piped input (scripts, tests) is read as a line; a terminal never echoes it.
+        value = getpass.getpass(f"{label}: ") if sys.stdin.isatty() else sys.stdin.readline()
+        value = value.strip()
+        if not value:
+            raise CliError(f"no {label} given; nothing stored")
+        try:
+            secrets.set(name, value)
+        except NoKeyring as error:
+            print(f"crm-tui: {error}", file=sys.stderr)
+            return 2
+        print(f"stored {name} in the keyring ({why})")
+    return 0
+
+
+def _cmd_sync(provider_name: str, full: bool, settings: Settings) -> int:
+    from crm_tui.services.providers.base import ProviderError, UnconfiguredProvider
+
+    provider = _providers(settings)[provider_name]
+    if isinstance(provider, UnconfiguredProvider):
+        raise CliError(f"sync {provider_name}: not configured: {provider.hint}")
+    engine = _open_database(settings)
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        # One line, rewritten in place: a progress bar where the total is unknown.
+        print(f"\r{stage}: {done:,}" + (f" / {total:,}" if total else ""), end="", file=sys.stderr)
+
+    try:
+        if provider_name == "stripe":
+            from crm_tui.services.stripe_sync import StripeSync
+
+            report = StripeSync(engine, provider).run(full=full, progress=progress)
+        else:
+            from crm_tui.services.paypal_sync import PayPalSync
+
+            report = PayPalSync(engine, provider).run(full=full, progress=progress)
+    except ProviderError as error:
+        print(file=sys.stderr)
+        raise CliError(f"sync {provider_name}: {error.message}") from None
+    print(file=sys.stderr)
+    for line in report.lines():
+        print(line)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_import_customers(args, settings)
             case ("reconcile", _):
                 return _cmd_reconcile(settings)
+            case ("secrets", "set"):
+                return _cmd_secrets_set(args.secret_group)
+            case ("sync", str(provider)):
+                return _cmd_sync(provider, args.full, settings)
     except (CliError, ConfigError) as error:
         print(f"crm-tui: {error}", file=sys.stderr)
         return 2

@@ -71,6 +71,29 @@ class StateChangeView:
 
 
 @dataclass(frozen=True)
+class PendingActionView:
+    """A provider action whose outcome is not known yet (a timeout, a crash).
+
+    It is settled by `crm-tui reconcile` (also run when the app opens a database);
+    until then the same payment or subscription cannot be acted on again."""
+
+    action: str  # refund, retry, credit, pause, cancel, change_plan, ...
+    provider: str
+    started_at: datetime
+    by: str
+    what: str  # e.g. "$5.00 of payment #12", "subscription #3"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "provider": self.provider,
+            "started_at": _iso(self.started_at),
+            "by": self.by,
+            "what": self.what,
+        }
+
+
+@dataclass(frozen=True)
 class UsageMonth:
     month: date  # first day of the month
     quantity: int
@@ -462,6 +485,7 @@ class CustomerProfile:
     version: int
     updated_at: datetime
     updated_by: str
+    pending_actions: tuple[PendingActionView, ...] = ()  # oldest first
 
     @property
     def payments_count(self) -> int:
@@ -510,4 +534,5 @@ class CustomerProfile:
             "version": self.version,
             "updated_at": _iso(self.updated_at),
             "updated_by": self.updated_by,
+            "pending_actions": [action.as_json() for action in self.pending_actions],
         }

@@ -43,6 +43,7 @@ from crm_tui.screens.profile_tabs import (
 )
 from crm_tui.screens.refund_dialog import RefundDialog
 from crm_tui.screens.tags_dialog import TagsDialog
+from crm_tui.services.account_actions import AccountActions
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import CustomerEditService
 from crm_tui.services.profile import CustomerNotFound, ProfileService
@@ -98,10 +99,13 @@ class ProfileScreen(Screen[None]):
         customer_id: int,
         *,
         refunds: RefundService | None = None,
+        actions: AccountActions | None = None,
     ) -> None:
         super().__init__()
         self.engine, self.actor, self.customer_id = engine, actor, customer_id
-        self.refunds = refunds  # None: read-only, no money moves from this screen
+        # None: read-only, no money moves and no subscription changes from this screen.
+        self.refunds = refunds
+        self.actions = actions
         self.profile: CustomerProfile | None = None
         self.edits = CustomerEditService(engine)
         self.payment_filter = "all"

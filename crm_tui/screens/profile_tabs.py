@@ -65,6 +65,14 @@ def at_a_glance(profile: CustomerProfile) -> Text:
     if state != "active":
         glance.stylize("reverse", len("account "), len("account ") + len(state))
     glance.append("\n" + second)
+    for pending in profile.pending_actions:
+        # An unknown outcome at a provider: say so first, the agent must not act twice.
+        glance.append(
+            f"\nPENDING {pending.action.replace('_', ' ')} at {pending.provider}: "
+            f"{safe_text(pending.what)}, started {format_moment(pending.started_at)} by "
+            f"{safe_text(pending.by)} — settles with crm-tui reconcile",
+            style="bold yellow",
+        )
     return glance
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from crm_tui.formatting import format_money
 from crm_tui.models import tables
 from crm_tui.models.enums import ActorType, InvoiceStatus
 from crm_tui.models.profile import (
@@ -30,6 +31,7 @@ from crm_tui.models.profile import (
     NoteView,
     OrderView,
     PaymentView,
+    PendingActionView,
     PreferencesView,
     RefundView,
     StateChangeView,
@@ -67,6 +69,7 @@ _preference = _TABLES["preference"]
 _external_id = _TABLES["external_id"]
 _agent = _TABLES["agent"]
 _merged = _TABLES["merged_customer"]
+_intent = _TABLES["provider_intent"]
 
 USAGE_MONTHS = 6  # months of usage the Overview shows
 CUSTOMER_ACTOR_LABEL = "customer (self-service)"
@@ -219,6 +222,24 @@ class _ProfileReader:
             version=c.version,
             updated_at=_aware(c.updated_at),  # type: ignore[arg-type]
             updated_by=self._agent_name(c.updated_by_agent_id) or "system",
+            pending_actions=self._pending_actions(),
+        )
+
+    def _pending_actions(self) -> tuple[PendingActionView, ...]:
+        rows = self.connection.execute(
+            sa.select(_intent)
+            .where(_intent.c.customer_id == self.id, _intent.c.status == "pending")
+            .order_by(_intent.c.created_at, _intent.c.id)
+        )
+        return tuple(
+            PendingActionView(
+                action=row.action,
+                provider=row.provider,
+                started_at=_aware(row.created_at),  # type: ignore[arg-type]
+                by=self._agent_name(row.agent_id) or "system",
+                what=_pending_what(row.payload or {}),
+            )
+            for row in rows
         )
 
     def with_history(self, profile: CustomerProfile) -> CustomerProfile:
@@ -581,3 +602,15 @@ def _order_item(item: Any) -> str:
     quantity = item.get("quantity", 1)
     description = item.get("description") or item.get("sku") or "item"
     return f"{quantity} × {description}"
+
+
+def _pending_what(payload: dict[str, Any]) -> str:
+    """What a pending intent is about, from what was stored with it."""
+    parts = []
+    if "amount_minor" in payload and "currency" in payload:
+        parts.append(format_money(int(payload["amount_minor"]), str(payload["currency"])))
+    if "payment_id" in payload:
+        parts.append(f"payment #{payload['payment_id']}")
+    if "subscription_id" in payload:
+        parts.append(f"subscription #{payload['subscription_id']}")
+    return " · ".join(parts) or "—"

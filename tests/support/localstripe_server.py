@@ -54,6 +54,44 @@ store.dump_to_disk = lambda: None  # type: ignore[method-assign]
 resources.schedule_webhook = lambda event: None
 
 
+# localstripe lists a type by scanning its whole store (every object of every type),
+# and exporting a charge lists its refunds that way: with 1,000 customers a page of
+# charges took over a second. An index by type keeps the same answers, in the same
+# (insertion) order, without the scan.
+_by_type: dict[str, dict[str, Any]] = {}
+
+
+def _indexed_set(self: Any, key: str, value: Any) -> None:
+    dict.__setitem__(self, key, value)
+    _by_type.setdefault(key.split(":", 1)[0], {})[key] = value
+
+
+def _indexed_del(self: Any, key: str) -> None:
+    dict.__delitem__(self, key)
+    _by_type.get(key.split(":", 1)[0], {}).pop(key, None)
+
+
+def _indexed_clear(self: Any) -> None:
+    dict.clear(self)
+    _by_type.clear()
+
+
+def _list_all(
+    cls: Any, url: Any, limit: Any = None, starting_after: Any = None, **kwargs: Any
+) -> Any:
+    if kwargs:
+        raise UserError(400, "Unexpected " + ", ".join(kwargs.keys()))
+    listing = resources.List(url, limit=limit, starting_after=starting_after)
+    listing._list = list(_by_type.get(cls.object, {}).values())
+    return listing
+
+
+type(store).__setitem__ = _indexed_set  # type: ignore[method-assign]
+type(store).__delitem__ = _indexed_del  # type: ignore[method-assign]
+type(store).clear = _indexed_clear  # type: ignore[method-assign]
+StripeObject._api_list_all = classmethod(_list_all)  # type: ignore[method-assign,assignment]
+
+
 # ------------------------------------------------------------------ extensions
 
 

@@ -19,6 +19,7 @@ from crm_tui.models import tables
 from crm_tui.services.account_actions import AccountActions, ActionFailed, ActionPending
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
+from crm_tui.services.profile import ProfileService
 from crm_tui.services.providers.base import FailureKind, ProviderError
 from crm_tui.services.providers.offline import OfflineProvider
 from crm_tui.services.providers.stripe import StripeProvider
@@ -161,12 +162,19 @@ def test_dropped_answer_leaves_intent_pending_then_reconcile_records_once(world:
     assert world.stripe.get("charge", payment.provider_id)["amount_refunded"] == 500
     with pytest.raises(InvalidInput):
         world.refunds().refund(payment.id, 500, "Again", AGENT)
+    (pending,) = ProfileService(world.engine).profile(payment.customer_id, AGENT).pending_actions
+    assert (pending.action, pending.provider, pending.what) == (
+        "refund",
+        "stripe",
+        f"$5.00 · payment #{payment.id}",
+    )
     report = world.refunds().reconcile(AGENT)
     assert report and "recorded" in report[0]
     assert world.stripe.get("charge", payment.provider_id)["amount_refunded"] == 500
     (row,) = world.local("payment", id=payment.id)
     assert row.refunded_minor == 500
     assert len(world.local("refund", payment_id=payment.id)) == 1
+    assert not ProfileService(world.engine).profile(payment.customer_id, AGENT).pending_actions
 
 
 def test_stripe_errors_become_messages(world: World) -> None:
