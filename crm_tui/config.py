@@ -8,6 +8,7 @@ Secrets never live here: they come from the OS keyring or the `CRM_*` variables.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -50,6 +51,15 @@ class Settings:
     stripe_api_base: str = "https://api.stripe.com"
     paypal_api_base: str = "https://api-m.paypal.com"
     refund_window_days: int = 0  # 0: no window
+    # Where Stripe's billing portal sends the customer back to ("": Stripe's default).
+    billing_portal_return_url: str = ""
+    # Outgoing mail ([smtp] in config.toml); no host: sending email is off. The
+    # password is a secret: `crm-tui secrets set smtp` or CRM_SMTP_PASSWORD.
+    smtp_host: str = ""
+    smtp_port: int = 587  # submission; STARTTLS upgrades the connection
+    smtp_starttls: bool = True
+    smtp_sender: str = ""  # the From address; required when a host is set
+    smtp_username: str = ""  # "": no login
     keymap: dict[str, str] = field(default_factory=dict)
     config_path: Path | None = None
 
@@ -70,10 +80,36 @@ _SCALAR_KEYS = {
     "stripe_api_base": "CRM_STRIPE_API_BASE",
     "paypal_api_base": "CRM_PAYPAL_API_BASE",
     "refund_window_days": "CRM_REFUND_WINDOW_DAYS",
+    "billing_portal_return_url": "CRM_BILLING_PORTAL_RETURN_URL",
 }
+# Tables of config.toml, flattened into `<table>_<key>` fields: [smtp] host → smtp_host.
+_TABLE_KEYS = {
+    "smtp": {
+        "host": "CRM_SMTP_HOST",
+        "port": "CRM_SMTP_PORT",
+        "starttls": "CRM_SMTP_STARTTLS",
+        "sender": "CRM_SMTP_SENDER",
+        "username": "CRM_SMTP_USERNAME",
+    },
+}
+# Every field the environment can set, with its variable.
+_ENV_KEYS = _SCALAR_KEYS | {
+    f"{table}_{key}": variable
+    for table, keys in _TABLE_KEYS.items()
+    for key, variable in keys.items()
+}
+# One address, no display name: local@domain.tld. No spaces, controls, line breaks,
+# or the separators of address lists, so it can never split or extend a mail header.
+_ADDRESS_CHAR = r"[^@\s\x00-\x1f\x7f<>,;\"()\[\]]"
+_ADDRESS = re.compile(rf"{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\.(?:(?!\.){_ADDRESS_CHAR})+")
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
+def looks_like_address(text: str) -> bool:
+    """A plain mail address (user@example.com): no spaces, no line breaks, one @."""
+    return _ADDRESS.fullmatch(text) is not None
+
+
+def _coerce(name: str, value: Any, source: str, label: str = "") -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
     try:
         if kind == "bool":
@@ -93,7 +129,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         return value
     except ValueError:
-        raise ConfigError(f"{source}: {name} = {value!r} is not a valid {kind}") from None
+        raise ConfigError(f"{source}: {label or name} = {value!r} is not a valid {kind}") from None
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -109,6 +145,54 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
 
 
+def _read_table(
+    table: str, value: Any, path: Path, values: dict[str, Any], sources: dict[str, str]
+) -> None:
+    """A table of config.toml ([smtp]) into its flattened fields."""
+    keys = _TABLE_KEYS[table]
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {table} must be a table, e.g. [{table}] host = ...")
+    for key, item in value.items():
+        if key == "password":  # never echo the value: it is a secret
+            raise ConfigError(
+                f"{path}: [{table}] password does not belong in a config file; store it "
+                f"with `crm-tui secrets set {table}` or set CRM_SMTP_PASSWORD"
+            )
+        if key not in keys:
+            raise ConfigError(f"{path}: unknown setting '{table}.{key}'")
+        name = f"{table}_{key}"
+        values[name] = _coerce(name, item, str(path), label=f"{table}.{key}")
+        sources[name] = str(path)
+
+
+def _validate(settings: Settings, sources: dict[str, str]) -> None:
+    """Checks across values; the message names where the offending value came from."""
+
+    def where(name: str) -> str:
+        return sources.get(name, "settings")
+
+    if not 1 <= settings.smtp_port <= 65535:
+        raise ConfigError(
+            f"{where('smtp_port')}: smtp.port = {settings.smtp_port} is not a port (1–65535)"
+        )
+    if settings.smtp_sender and not looks_like_address(settings.smtp_sender):
+        raise ConfigError(
+            f"{where('smtp_sender')}: smtp.sender = {settings.smtp_sender!r} is not a mail "
+            "address (expected something like support@example.com)"
+        )
+    if settings.smtp_host and not settings.smtp_sender:
+        raise ConfigError(
+            f"{where('smtp_host')}: smtp.host is set but smtp.sender is not: add "
+            'sender = "support@example.com" to [smtp] (or set CRM_SMTP_SENDER)'
+        )
+    url = settings.billing_portal_return_url
+    if url and not url.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"{where('billing_portal_return_url')}: billing_portal_return_url = {url!r} "
+            "is not a web address (https://...)"
+        )
+
+
 def load_settings(
     flags: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
@@ -119,11 +203,14 @@ def load_settings(
     path = config_path or Path(env.get("CRM_CONFIG", "") or config_dir() / CONFIG_FILE_NAME)
     document = _read_config_file(path)
     values: dict[str, Any] = {}
-    known = set(_SCALAR_KEYS) | {"keymap"}
+    sources: dict[str, str] = {}  # field → the file or variable that set it
+    known = set(_SCALAR_KEYS) | set(_TABLE_KEYS) | {"keymap"}
     for key, value in document.items():
         if key not in known:
             raise ConfigError(f"{path}: unknown setting {key!r}")
-        if key == "keymap":
+        if key in _TABLE_KEYS:
+            _read_table(key, value, path, values, sources)
+        elif key == "keymap":
             if not isinstance(value, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()
             ):
@@ -133,10 +220,15 @@ def load_settings(
             values["keymap"] = dict(value)
         else:
             values[key] = _coerce(key, value, str(path))
-    for key, variable in _SCALAR_KEYS.items():
+            sources[key] = str(path)
+    for key, variable in _ENV_KEYS.items():
         if variable in env:
             values[key] = _coerce(key, env[variable], variable)
+            sources[key] = variable
     for key, value in (flags or {}).items():
         if value is not None:
             values[key] = value
-    return replace(Settings(), config_path=path, **values)
+            sources[key] = f"--{key.replace('_', '-')}"
+    settings = replace(Settings(), config_path=path, **values)
+    _validate(settings, sources)
+    return settings
