@@ -113,3 +113,4 @@ def engine(db_url: str) -> Iterator[Engine]:
     yield engine
     engine.dispose()
 from tests.support.localstripe_server import _localstripe_server, localstripe  # noqa: E402, F401
+from tests.support.smtp_server import smtp_server  # noqa: E402, F401
