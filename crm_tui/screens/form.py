@@ -82,6 +82,14 @@ def field_value(control: Widget) -> str:
     raise TypeError(f"not a form control: {control!r}")
 
 
+class FormFields(VerticalScroll):
+    """The fields' scroll area. Not focusable itself: at 80x24 a long form overflows,
+    and a focusable scroll would take a tab stop where typed keys go nowhere. Focus
+    moving between fields scrolls them into view."""
+
+    can_focus = False
+
+
 class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
     """A dialog of FormFields. Subclasses yield fields and implement `save`."""
 
@@ -117,7 +125,7 @@ class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
         with Vertical(id="form-dialog"):
             yield Static(Text(self.TITLE_TEXT), id="form-title")
             yield Static("", id="form-banner")
-            with VerticalScroll(id="form-fields"):
+            with FormFields(id="form-fields"):
                 yield from self.fields()
             yield Static(Text(self.SAVE_HINT), id="form-keys")
 

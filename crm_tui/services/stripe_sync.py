@@ -236,7 +236,7 @@ class StripeSync:
             return
         before = sum(report.created.values()) + sum(report.updated.values())
         with self.engine.begin() as connection:
-            customer_id = self._customer(connection, bundle.customer, report)
+            customer_id = self._customer(connection, bundle.customer, report, _currency(bundle))
             subs = {
                 s["id"]: self._subscription(connection, customer_id, s, report)
                 for s in bundle.subscriptions
@@ -274,7 +274,9 @@ class StripeSync:
                     self.now(),
                 )
 
-    def _customer(self, connection: Connection, data: dict[str, Any], report: SyncReport) -> int:
+    def _customer(
+        self, connection: Connection, data: dict[str, Any], report: SyncReport, currency: str
+    ) -> int:
         stripe_id = str(data["id"])
         existing = connection.execute(
             sa.select(_external.c.customer_id).where(
@@ -308,7 +310,7 @@ class StripeSync:
                     **values,
                     registered_at=registered,
                     updated_at=self.now(),
-                    currency=str(data.get("currency") or "usd").upper(),
+                    currency=currency,
                     storefront="stripe",
                 )
             )
@@ -520,3 +522,14 @@ def _inserted_id(result: Any) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def _currency(bundle: CustomerBundle) -> str:
+    """The customer's currency: what they are billed in (Stripe's own field may be unset)."""
+    for obj in (*bundle.subscriptions, *bundle.charges):
+        items = (obj.get("items") or {}).get("data") or [{}]
+        plan = items[0].get("plan") or items[0].get("price") or {} if items else {}
+        code = obj.get("currency") or (plan.get("currency") if isinstance(plan, dict) else None)
+        if isinstance(code, str) and code:
+            return code.upper()
+    return str(bundle.customer.get("currency") or "usd").upper()
