@@ -393,6 +393,36 @@ class AccountActions:
         )
         return f"Applied {format_money(credit.amount_minor, credit.currency)} credit: {p['reason']}"
 
+    # ------------------------------------------------------ payment-method link
+
+    def send_payment_method_link(
+        self, customer_id: int, channel: Any, actor: Actor, *, return_url: str = ""
+    ) -> ActionDone:
+        """Email the customer a link where they update their card (Stripe billing portal).
+
+        Nothing moves, so no intent: the link comes from the provider, the email goes
+        through `channel` (services.email_channel.EmailChannel), which records it on
+        the customer's activity — and a failure there, retryable from the profile."""
+        provider_name, external = self.credit_provider(customer_id)
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            raise ActionFailed(f"no provider '{provider_name}' is set up")
+        try:
+            link = provider.payment_method_link(external, return_url=return_url)
+        except ProviderError as error:
+            raise ActionFailed(error.message) from error
+        sent = channel.send(
+            customer_id,
+            "Update your payment method",
+            "Hello,\n\nplease update the card we charge for your subscription here:\n\n"
+            f"{link}\n\nThe link is valid for a short time. If it has expired, reply to "
+            "this email and we will send a new one.\n",
+            actor,
+            template="payment_method_link",
+            details={"provider": provider_name},
+        )
+        return ActionDone(None, f"Sent a payment-method link to {sent.to_address}")
+
     # ----------------------------------------------------------- subscriptions
 
     def pause(

@@ -19,13 +19,17 @@ from crm_tui.models import tables
 from crm_tui.services.account_actions import AccountActions, ActionFailed, ActionPending
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
+from crm_tui.services.email_channel import EmailChannel
 from crm_tui.services.profile import ProfileService
 from crm_tui.services.providers.base import FailureKind, ProviderError
 from crm_tui.services.providers.offline import OfflineProvider
 from crm_tui.services.providers.stripe import StripeProvider
 from crm_tui.services.refunds import RefundFailed, RefundPending, RefundService
+from crm_tui.services.secrets import Secrets
 from crm_tui.services.stripe_sync import StripeSync
+from tests.factories import add_customer
 from tests.support.localstripe_server import LocalStripe
+from tests.support.smtp_server import SmtpServer
 
 AGENT = Actor.agent("ana", agent_id=None, display_name="Ana")
 
@@ -323,3 +327,33 @@ def test_pending_subscription_action_settles_by_replay(world: World) -> None:
         r for r in world.stripe.requests if r == ("POST", f"/v1/subscriptions/{sub.provider_id}")
     ]
     assert len(updates) == 2  # the call and its replay: Stripe answered the replay from its record
+
+
+# ------------------------------------------------------------ payment-method link
+
+
+def test_payment_method_link_reaches_the_customer_by_email(
+    world: World, smtp_server: SmtpServer
+) -> None:
+    customer = world.customer_id(world.bob)
+    channel = EmailChannel(world.engine, smtp_server.settings(), Secrets(environ={}))
+    done = world.actions().send_payment_method_link(
+        customer, channel, AGENT, return_url="https://example.com/account"
+    )
+    assert done.summary == "Sent a payment-method link to bob@example.com"
+    [message] = smtp_server.messages
+    assert message["To"] == "bob@example.com"
+    assert message["Subject"] == "Update your payment method"
+    (session,) = world.stripe.objects("billing_portal.session")
+    assert (session.customer, session.return_url) == (world.bob, "https://example.com/account")
+    assert session.url in message.get_content()
+    events = world.local("activity_event", customer_id=customer)
+    assert any("Update your payment method" in e.summary for e in events)
+
+
+def test_payment_method_link_refused_where_the_provider_cannot(world: World) -> None:
+    with world.engine.begin() as connection:
+        manual = add_customer(connection, name="Manu Al", email="manu@example.com")
+    with pytest.raises(ActionFailed) as refused:
+        world.actions().send_payment_method_link(manual, object(), AGENT)
+    assert "no payment-method link" in refused.value.message
