@@ -149,3 +149,28 @@ def add_event(connection: Connection, customer_id: int, **values: Any) -> int:
         "details": {},
     }
     return _insert(connection, t.ActivityEvent, row | values)
+
+
+def add_invoice_line(connection: Connection, invoice_id: int, **values: Any) -> int:
+    row: dict[str, Any] = {
+        "invoice_id": invoice_id,
+        "description": "Premium plan, one month",
+        "quantity": 1,
+        "unit_amount_minor": 10000,
+        "amount_minor": 10000,
+    }
+    return _insert(connection, t.InvoiceLine, row | values)
+
+
+def add_address(connection: Connection, customer_id: int, **values: Any) -> int:
+    row: dict[str, Any] = {
+        "customer_id": customer_id,
+        "kind": "billing",
+        "is_default": True,
+        "line1": "12 Analytical Row",
+        "city": "London",
+        "postal_code": "N1 9GU",
+        "country": "GB",
+        "valid_from": T0,
+    }
+    return _insert(connection, t.Address, row | values)
