@@ -19,6 +19,10 @@ from sqlalchemy.engine import Engine, make_url
 
 from crm_tui.services.database import create_db_engine, upgrade
 
+# Real peers (servers started by fixtures): imported so every test can use them.
+from tests.support.localstripe_server import _localstripe_server, localstripe  # noqa: F401
+from tests.support.smtp_server import smtp_server  # noqa: F401
+
 POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "")
 SKIP_POSTGRES_REASON = "CRM_TEST_POSTGRES_URL is not set: PostgreSQL runs SKIPPED"
 
@@ -112,5 +116,3 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = create_db_engine(db_url)
     yield engine
     engine.dispose()
-from tests.support.localstripe_server import _localstripe_server, localstripe  # noqa: E402, F401
-from tests.support.smtp_server import smtp_server  # noqa: E402, F401
