@@ -279,7 +279,10 @@ def _cmd_sync(provider_name: str, full: bool, settings: Settings) -> int:
 
             report = StripeSync(engine, provider).run(full=full, progress=progress)
         else:
-            from crm_tui.services.paypal_sync import PayPalSync
+            try:
+                from crm_tui.services.paypal_sync import PayPalSync
+            except ImportError:
+                raise CliError("sync paypal: not available in this version yet") from None
 
             report = PayPalSync(engine, provider).run(full=full, progress=progress)
     except ProviderError as error:

@@ -59,6 +59,11 @@ def _paypal(settings: Settings, secret: Callable[[str], str]) -> PaymentProvider
                 "CRM_PAYPAL_CLIENT_ID and CRM_PAYPAL_CLIENT_SECRET)",
             ),
         )
-    from crm_tui.services.providers.paypal import PayPalProvider
-
+    try:
+        from crm_tui.services.providers.paypal import PayPalProvider
+    except ImportError:  # a build without the PayPal client: say so, move nothing
+        return cast(
+            PaymentProvider,
+            UnconfiguredProvider("paypal", "this version has no PayPal client"),
+        )
     return PayPalProvider(settings.paypal_api_base, client_id, client_secret)
