@@ -319,7 +319,16 @@ class ProfileScreen(Screen[None]):
         self.app.call_from_thread(self._show_invoice, invoice)
 
     def _show_invoice(self, invoice: InvoiceView) -> None:
-        self.app.push_screen(InvoiceDialog(invoice))
+        from crm_tui.services.email_channel import EmailChannel
+        from crm_tui.services.secrets import Secrets
+
+        # Sending writes (an email row, an activity event): not in read-only mode.
+        settings = getattr(self.app, "settings", None)
+        channel = None
+        if settings is not None and not settings.readonly:
+            channel = EmailChannel(self.engine, settings, Secrets())
+        dialog = InvoiceDialog(invoice, engine=self.engine, actor=self.actor, channel=channel)
+        self.app.push_screen(dialog)
 
     # --------------------------------------------------------------------- edits
 
