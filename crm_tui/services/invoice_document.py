@@ -16,10 +16,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 from sqlalchemy.engine import Engine
 
 from crm_tui.formatting import format_date, format_money
@@ -31,6 +30,9 @@ from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.email_channel import EmailChannel, SentEmail
 from crm_tui.services.profile import InvoiceNotFound, ProfileService
 from crm_tui.text import safe_text
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 _invoice = tables.SQLModel.metadata.tables["invoice"]
 
@@ -79,6 +81,9 @@ def invoice_pdf(
     address: str = "",
 ) -> bytes:
     """The invoice as PDF bytes: number, dates, status, who it is for, lines, total."""
+    # Imported here: fpdf2 takes ~0.3 s to import, which opening a profile must not pay.
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = _PDF_ENCODING
     pdf.set_title(f"Invoice {invoice.number}")
@@ -115,7 +120,7 @@ def invoice_pdf(
 
 
 def _line(pdf: FPDF, text: str, *, height: float = 6) -> None:
-    pdf.multi_cell(0, height, pdf_safe(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, height, pdf_safe(text), new_x="LMARGIN", new_y="NEXT")
 
 
 def _lines_table(pdf: FPDF, invoice: InvoiceView) -> None:
@@ -141,7 +146,7 @@ def _lines_table(pdf: FPDF, invoice: InvoiceView) -> None:
     pdf.ln(2)
     pdf.set_font(_FONT, style="B", size=12)
     total = pdf_safe(f"Total: {format_money(invoice.total_minor, money)}")
-    pdf.cell(0, 8, total, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 8, total, align="R", new_x="LMARGIN", new_y="NEXT")
 
 
 # ------------------------------------------------------------------ from the store
