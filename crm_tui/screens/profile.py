@@ -9,6 +9,7 @@ is always what is stored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -22,12 +23,20 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from crm_tui.models.profile import CustomerProfile, InvoiceView
+from crm_tui.models.enums import SubscriptionStatus
+from crm_tui.models.profile import CustomerProfile, InvoiceView, PaymentView, SubscriptionDetail
+from crm_tui.screens.account_dialog import SubscriptionPicker
 from crm_tui.screens.account_state_form import AccountStateForm
 from crm_tui.screens.addresses_dialog import AddressesDialog
+from crm_tui.screens.affiliate_dialog import AffiliateDialog
+from crm_tui.screens.cancel_dialog import CancelDialog
+from crm_tui.screens.credit_dialog import CreditDialog
 from crm_tui.screens.details_form import DetailsForm
 from crm_tui.screens.invoice_dialog import InvoiceDialog
+from crm_tui.screens.mark_paid_dialog import MarkPaidDialog
 from crm_tui.screens.note_form import NoteForm
+from crm_tui.screens.pause_dialog import PauseDialog
+from crm_tui.screens.plan_dialog import PlanChangeDialog
 from crm_tui.screens.profile_tabs import (
     ACTIVITY_COLUMNS,
     ACTIVITY_FILTERS,
@@ -42,8 +51,11 @@ from crm_tui.screens.profile_tabs import (
     subscriptions_renderable,
 )
 from crm_tui.screens.refund_dialog import RefundDialog
+from crm_tui.screens.resume_dialog import ResumeDialog
+from crm_tui.screens.retry_dialog import RetryPaymentDialog
 from crm_tui.screens.tags_dialog import TagsDialog
-from crm_tui.services.account_actions import AccountActions
+from crm_tui.screens.trial_dialog import ExtendTrialDialog
+from crm_tui.services.account_actions import ENDED, PAUSABLE, AccountActions
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import CustomerEditService
 from crm_tui.services.profile import CustomerNotFound, ProfileService
@@ -82,6 +94,17 @@ class ProfileScreen(Screen[None]):
         Binding("b", "account_state", "Block/reactivate", id="profile.block"),
         Binding("f", "cycle_filter", "Filter", id="profile.filter"),
         Binding("r", "refund", "Refund", id="profile.refund"),
+        # Account actions (issue 4): in the help (?), not the footer, which must stay
+        # readable at 80 columns.
+        Binding("y", "retry_payment", "Retry failed payment", show=False, id="profile.retry"),
+        Binding("dollar_sign", "apply_credit", "Apply credit", show=False, id="profile.credit"),
+        Binding("p", "pause", "Pause subscription", show=False, id="profile.pause"),
+        Binding("u", "resume", "Resume subscription", show=False, id="profile.resume"),
+        Binding("c", "cancel_subscription", "Cancel subscription", show=False, id="profile.cancel"),
+        Binding("m", "change_plan", "Change plan", show=False, id="profile.change_plan"),
+        Binding("x", "extend_trial", "Extend trial", show=False, id="profile.extend_trial"),
+        Binding("P", "mark_paid", "Mark manual payment paid", show=False, id="profile.mark_paid"),
+        Binding("A", "affiliate", "Affiliate and commission", show=False, id="profile.affiliate"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="profile.reload"),
     ]
     DEFAULT_CSS = """
@@ -379,6 +402,211 @@ class ProfileScreen(Screen[None]):
             return
         dialog = RefundDialog(self.refunds, self.actor, self.profile, payment, remaining)
         self.app.push_screen(dialog, self._after_edit)
+
+    # ----------------------------------------------------------- account actions
+
+    def _after_action(self, result: object) -> None:
+        # The dialog said the outcome; read again so it shows in Payments and Activity
+        # (a refused or pending action may have left its trace too).
+        self._load()
+
+    def _ready_for_actions(self) -> AccountActions | None:
+        if self.actions is None:
+            self.notify("Read-only: account actions are not possible here.", severity="warning")
+            return None
+        if self.profile is None:
+            self.notify("The customer is still loading.", severity="warning", timeout=3)
+            return None
+        return self.actions
+
+    def _selected_payment(self, key: str) -> PaymentView | None:
+        if self.profile is None or not self.complete:
+            self.notify("The payments are still loading.", timeout=3)
+            return None
+        record = self.query_one("#payments-list", RecordList).current
+        if self.active_tab != "payments" or record is None:
+            self.notify(f"Choose the payment in the Payments tab (3), then press {key}.", timeout=4)
+            return None
+        return next((p for p in self.profile.payments if p.id == record.key), None)
+
+    def _with_subscription(
+        self,
+        applies: Callable[[SubscriptionDetail], bool],
+        none_text: str,
+        verb: str,
+        then: Callable[[SubscriptionDetail], None],
+    ) -> None:
+        """Run `then` on the one subscription the action applies to, or on the one the
+        agent picks when there are several; say why when there is none."""
+        assert self.profile is not None
+        candidates = [sub for sub in self.profile.subscriptions if applies(sub)]
+        if not candidates:
+            self.notify(none_text, severity="warning", timeout=4)
+            return
+        if len(candidates) == 1:
+            then(candidates[0])
+            return
+
+        def picked(sub_id: int | None) -> None:
+            chosen = next((sub for sub in candidates if sub.id == sub_id), None)
+            if chosen is not None:
+                then(chosen)
+
+        picker = SubscriptionPicker(f"Which subscription to {verb}?", candidates)
+        self.app.push_screen(picker, picked)
+
+    def action_retry_payment(self) -> None:
+        actions = self._ready_for_actions()
+        payment = self._selected_payment("y") if actions else None
+        if actions is None or payment is None or self.profile is None:
+            return
+        if payment.status != "failed":
+            status = payment.status.replace("_", " ")
+            self.notify(
+                f"Only a failed payment can be retried; this one is {status}.",
+                severity="warning",
+                timeout=4,
+            )
+            return
+        if payment.provider == "manual":
+            self.notify(
+                "A manual payment is collected by hand: press P to mark it paid when the "
+                "money arrives.",
+                severity="warning",
+                timeout=5,
+            )
+            return
+        dialog = RetryPaymentDialog(actions, self.actor, self.profile, payment)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_apply_credit(self) -> None:
+        actions = self._ready_for_actions()
+        if actions is None or self.profile is None:
+            return
+        self.app.push_screen(CreditDialog(actions, self.actor, self.profile), self._after_action)
+
+    def action_pause(self) -> None:
+        if self._ready_for_actions() is not None:
+            self._with_subscription(
+                lambda sub: SubscriptionStatus(sub.status) in PAUSABLE,
+                "No active subscription to pause.",
+                "pause",
+                self._open_pause,
+            )
+
+    def _open_pause(self, sub: SubscriptionDetail, offer: str = "") -> None:
+        assert self.actions is not None and self.profile is not None
+        dialog = PauseDialog(self.actions, self.actor, self.profile, sub, offer=offer)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_resume(self) -> None:
+        if self._ready_for_actions() is not None:
+            self._with_subscription(
+                lambda sub: sub.status == SubscriptionStatus.PAUSED.value,
+                "No paused subscription to resume.",
+                "resume",
+                self._open_resume,
+            )
+
+    def _open_resume(self, sub: SubscriptionDetail) -> None:
+        assert self.actions is not None and self.profile is not None
+        dialog = ResumeDialog(self.actions, self.actor, self.profile, sub)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_cancel_subscription(self) -> None:
+        if self._ready_for_actions() is not None:
+            self._with_subscription(
+                lambda sub: SubscriptionStatus(sub.status) not in ENDED,
+                "No subscription to cancel: they have all ended.",
+                "cancel",
+                self._open_cancel,
+            )
+
+    def _open_cancel(self, sub: SubscriptionDetail) -> None:
+        assert self.actions is not None and self.profile is not None
+        dialog = CancelDialog(
+            self.actions, self.actor, self.profile, sub, on_offer=self._retention_offer
+        )
+        self.app.push_screen(dialog, self._after_action)
+
+    def _retention_offer(self, kind: str, sub: SubscriptionDetail, credit_minor: int) -> None:
+        """The agent chose an offer in the cancel dialog: its own dialog, prefilled."""
+        assert self.actions is not None and self.profile is not None
+        if kind == "pause":
+            self._open_pause(sub, offer=f"Retention: a pause instead of cancelling #{sub.id}.")
+            return
+        offer = (
+            f"Retention: 20% of one {sub.cycle} payment of subscription #{sub.id}, "
+            "instead of cancelling."
+        )
+        dialog = CreditDialog(
+            self.actions,
+            self.actor,
+            self.profile,
+            currency=sub.currency,
+            amount_minor=credit_minor,
+            offer=offer,
+        )
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_change_plan(self) -> None:
+        if self._ready_for_actions() is not None:
+            self._with_subscription(
+                lambda sub: SubscriptionStatus(sub.status) not in ENDED,
+                "No subscription whose plan can change: they have all ended.",
+                "move to another plan",
+                self._open_plan_change,
+            )
+
+    def _open_plan_change(self, sub: SubscriptionDetail) -> None:
+        assert self.actions is not None and self.profile is not None
+        dialog = PlanChangeDialog(self.actions, self.actor, self.profile, sub)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_extend_trial(self) -> None:
+        if self._ready_for_actions() is not None:
+            self._with_subscription(
+                lambda sub: sub.status == SubscriptionStatus.TRIAL.value,
+                "No subscription in trial to extend.",
+                "extend the trial of",
+                self._open_extend_trial,
+            )
+
+    def _open_extend_trial(self, sub: SubscriptionDetail) -> None:
+        assert self.actions is not None and self.profile is not None
+        dialog = ExtendTrialDialog(self.actions, self.actor, self.profile, sub)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_mark_paid(self) -> None:
+        actions = self._ready_for_actions()
+        payment = self._selected_payment("P") if actions else None
+        if actions is None or payment is None or self.profile is None:
+            return
+        if payment.provider != "manual":
+            self.notify(
+                f"A {payment.provider} payment is collected by {payment.provider}: "
+                "retry it (y) instead.",
+                severity="warning",
+                timeout=5,
+            )
+            return
+        if payment.status not in {"pending", "failed"}:
+            self.notify(
+                f"This payment is already {payment.status.replace('_', ' ')}.",
+                severity="warning",
+                timeout=4,
+            )
+            return
+        dialog = MarkPaidDialog(actions, self.actor, self.profile, payment)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_affiliate(self) -> None:
+        actions = self._ready_for_actions()
+        payment = self._selected_payment("A") if actions else None
+        if actions is None or payment is None or self.profile is None:
+            return
+        dialog = AffiliateDialog(actions, self.actor, self.profile, payment)
+        self.app.push_screen(dialog, self._after_action)
 
     def action_reload(self) -> None:
         self._load()
