@@ -116,3 +116,4 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = create_db_engine(db_url)
     yield engine
     engine.dispose()
+from tests.support.paypal_fake import paypal_fake  # noqa: E402, F401
