@@ -21,6 +21,7 @@ from crm_tui.services.database import create_db_engine, upgrade
 
 # Real peers (servers started by fixtures): imported so every test can use them.
 from tests.support.localstripe_server import _localstripe_server, localstripe  # noqa: F401
+from tests.support.paypal_fake import paypal_fake  # noqa: F401
 from tests.support.smtp_server import smtp_server  # noqa: F401
 
 POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "")
@@ -116,4 +117,3 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = create_db_engine(db_url)
     yield engine
     engine.dispose()
-from tests.support.paypal_fake import paypal_fake  # noqa: E402, F401
