@@ -35,9 +35,6 @@ from crm_tui.text import safe_text
 
 RETENTION_PERCENT = 20
 
-# (kind, subscription, credit amount in minor units): the offer the agent chose.
-OfferCallback = Callable[[str, SubscriptionDetail, int], None]
-
 
 def retention_credit(sub: SubscriptionDetail) -> int:
     """20% of one billing cycle's price, rounded half up to the minor unit."""
@@ -61,14 +58,14 @@ class CancelDialog(AccountActionDialog):
         actor: Actor,
         profile: CustomerProfile,
         subscription: SubscriptionDetail,
-        *,
-        on_offer: OfferCallback | None = None,
     ) -> None:
         super().__init__(actions, actor, profile)
         self.subscription = subscription
         self.provider = subscription.provider
-        self.on_offer = on_offer
         self.credit_minor = retention_credit(subscription)
+        # "pause" or "credit": the offer the agent chose instead; the profile opens its
+        # dialog once this one has closed.
+        self.chosen_offer: str | None = None
 
     def statement(self) -> Text:
         return Text("\n".join([customer_line(self.profile), subscription_line(self.subscription)]))
@@ -83,13 +80,13 @@ class CancelDialog(AccountActionDialog):
                 Text("Pause instead" if pausable else f"Pause: not while {sub.status}"),
                 id="offer-pause",
                 compact=True,
-                disabled=not pausable or self.on_offer is None,
+                disabled=not pausable,
             )
             yield Button(
                 Text(f"{RETENTION_PERCENT}% credit: {credit}"),
                 id="offer-credit",
                 compact=True,
-                disabled=self.on_offer is None or self.credit_minor <= 0,
+                disabled=self.credit_minor <= 0,
             )
         yield FormField(
             "when",
@@ -133,11 +130,10 @@ class CancelDialog(AccountActionDialog):
         self._offer("credit")
 
     def _offer(self, kind: str) -> None:
-        if self.on_offer is None or self.saving:
+        if self.saving:
             return
-        on_offer, sub, credit = self.on_offer, self.subscription, self.credit_minor
+        self.chosen_offer = kind
         self.dismiss(None)
-        on_offer(kind, sub, credit)
 
     def prepare(self, reason: str) -> Callable[[], ActionDone]:
         at_period_end, sub_id = self.value("when") != "now", self.subscription.id

@@ -524,10 +524,16 @@ class ProfileScreen(Screen[None]):
 
     def _open_cancel(self, sub: SubscriptionDetail) -> None:
         assert self.actions is not None and self.profile is not None
-        dialog = CancelDialog(
-            self.actions, self.actor, self.profile, sub, on_offer=self._retention_offer
-        )
-        self.app.push_screen(dialog, self._after_action)
+        dialog = CancelDialog(self.actions, self.actor, self.profile, sub)
+
+        def closed(result: object) -> None:
+            # Here, the cancel dialog is gone: an offer's dialog opens over the profile.
+            if dialog.chosen_offer is None:
+                self._after_action(result)
+            else:
+                self._retention_offer(dialog.chosen_offer, sub, dialog.credit_minor)
+
+        self.app.push_screen(dialog, closed)
 
     def _retention_offer(self, kind: str, sub: SubscriptionDetail, credit_minor: int) -> None:
         """The agent chose an offer in the cancel dialog: its own dialog, prefilled."""
