@@ -406,6 +406,25 @@ async def test_credit_is_applied_and_says_where_it_is_held(accounts_url: str) ->
     ]
 
 
+async def test_credit_by_keyboard_alone_at_80x24(accounts_url: str) -> None:
+    app = accounts_app(accounts_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _profile(pilot, GRACE)
+        dialog = await _dialog(pilot, "dollar_sign")
+        # Focus starts on Cancel: back to the amount, type, on to the reason, type,
+        # past Cancel to Apply credit.
+        await pilot.press("shift+tab", "shift+tab", *"7.25", "tab")
+        await pilot.press(*[("space" if c == " " else c) for c in "Sorry for the wait"])
+        await pilot.press("tab")
+        assert dialog.focused is dialog.query_one("#cancel", Button)
+        before = screen.profile
+        await pilot.press("tab", "enter")
+        await wait_for_profile(pilot, previous=before)
+    assert _rows(accounts_url, "SELECT amount_minor, reason FROM credit") == [
+        (725, "Sorry for the wait")
+    ]
+
+
 async def test_credit_without_a_provider_account_is_held_locally(accounts_url: str) -> None:
     app = accounts_app(accounts_url)
     async with app.run_test(size=(160, 40)) as pilot:
