@@ -183,7 +183,7 @@ class AccountActions:
         intent_id, key = self.runner.open(
             "retry", payment.customer_id, payment.provider, payload, actor, check
         )
-        charge = self.runner._call(intent_id, "retry", payment.provider, payload, key)
+        charge = self.runner.call(intent_id, "retry", payment.provider, payload, key)
         if isinstance(charge, ProviderCharge) and charge.status == "failed":
             self._record_decline(intent_id, payment, charge, actor)
             raise ActionFailed(f"declined: {charge.failure_reason}")

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -34,6 +34,7 @@ from crm_tui.services.providers.base import FailureKind, PaymentProvider, Provid
 _TABLES = tables.SQLModel.metadata.tables
 _intent = _TABLES["provider_intent"]
 _event = _TABLES["activity_event"]
+T = TypeVar("T")
 
 
 class ActionFailed(Exception):
@@ -96,7 +97,7 @@ class IntentRunner:
         check: Callable[[Connection], None] | None = None,
     ) -> ActionDone:
         intent_id, key = self.open(kind, customer_id, provider_name, payload, actor, check)
-        answer = self._call(intent_id, kind, provider_name, payload, key)
+        answer = self.call(intent_id, kind, provider_name, payload, key)
         return self.complete(intent_id, answer, actor)
 
     def open(
@@ -129,41 +130,20 @@ class IntentRunner:
         assert inserted is not None
         return int(inserted[0]), key
 
-    def _call(
+    def call(
         self, intent_id: int, kind: str, provider_name: str, payload: dict[str, Any], key: str
     ) -> Any:
-        provider = self.providers.get(provider_name)
-        try:
-            if provider is None:
-                raise ProviderError(
-                    FailureKind.NOT_CONFIGURED, f"no provider '{provider_name}' is set up"
-                )
-            return self.kinds[kind].call(provider, payload, key)
-        except ProviderError as error:
-            if error.outcome_unknown:
-                raise ActionPending(
-                    intent_id,
-                    f"{error.message}. The action is pending: it will be settled with "
-                    f"{provider_name} (crm-tui reconcile), never done twice.",
-                ) from error
-            self.fail(intent_id, error.message)
-            raise ActionFailed(error.message) from error
-        except Exception as error:  # a timeout, a dropped connection: outcome unknown
-            raise ActionPending(
-                intent_id,
-                f"no answer from {provider_name} ({type(error).__name__}). The action is "
-                "pending and will be settled (crm-tui reconcile), never done twice.",
-            ) from error
+        """The provider's answer to an opened intent; ActionFailed or ActionPending otherwise."""
+        return ask_provider(
+            self.providers,
+            provider_name,
+            lambda provider: self.kinds[kind].call(provider, payload, key),
+            intent_id=intent_id,
+            refused=lambda reason: self.fail(intent_id, reason),
+        )
 
     def fail(self, intent_id: int, reason: str) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(
-                sa.update(_intent)
-                .where(_intent.c.id == intent_id, _intent.c.status == IntentStatus.PENDING.value)
-                .values(
-                    status=IntentStatus.FAILED.value, error=reason[:2000], settled_at=self.now()
-                )
-            )
+        fail_intent(self.engine, intent_id, reason, self.now())
 
     def complete(self, intent_id: int, answer: Any, actor: Actor) -> ActionDone:
         with self.engine.begin() as connection:
@@ -213,7 +193,7 @@ class IntentRunner:
         report = []
         for intent in pending:
             try:
-                answer = self._call(
+                answer = self.call(
                     intent.id,
                     intent.action,
                     intent.provider,
@@ -229,6 +209,57 @@ class IntentRunner:
             except ActionFailed as failed:
                 report.append(f"intent {intent.id} ({intent.action}): refused — {failed.message}")
         return report
+
+
+def ask_provider(
+    providers: Mapping[str, PaymentProvider],
+    provider_name: str,
+    call: Callable[[PaymentProvider], T],
+    *,
+    intent_id: int,
+    refused: Callable[[str], None],
+    what: str = "action",
+    never: str = "done twice",
+    pending: type[ActionPending] = ActionPending,
+    failed: type[ActionFailed] = ActionFailed,
+) -> T:
+    """Make the provider call of an opened intent and sort its outcome.
+
+    A refusal runs `refused` (the intent is failed) and raises `failed`; an unknown
+    outcome (unreachable, a timeout, a dropped connection) raises `pending` and
+    leaves the intent as it is, for reconcile to settle."""
+    provider = providers.get(provider_name)
+    try:
+        if provider is None:
+            raise ProviderError(
+                FailureKind.NOT_CONFIGURED, f"no provider '{provider_name}' is set up"
+            )
+        return call(provider)
+    except ProviderError as error:
+        if error.outcome_unknown:
+            raise pending(
+                intent_id,
+                f"{error.message}. The {what} is pending: it will be settled with "
+                f"{provider_name} (crm-tui reconcile), never {never}.",
+            ) from error
+        refused(error.message)
+        raise failed(error.message) from error
+    except Exception as error:  # a timeout, a dropped connection: outcome unknown
+        raise pending(
+            intent_id,
+            f"no answer from {provider_name} ({type(error).__name__}). The {what} is "
+            f"pending and will be settled (crm-tui reconcile), never {never}.",
+        ) from error
+
+
+def fail_intent(engine: Engine, intent_id: int, reason: str, when: datetime) -> None:
+    """A pending intent the provider refused: failed, with the provider's reason."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(_intent)
+            .where(_intent.c.id == intent_id, _intent.c.status == IntentStatus.PENDING.value)
+            .values(status=IntentStatus.FAILED.value, error=reason[:2000], settled_at=when)
+        )
 
 
 def record_activity(

@@ -33,6 +33,13 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput, validate_reason
 from crm_tui.services.customer_summary import COLLECTED_STATUSES
 from crm_tui.services.database import as_utc
+from crm_tui.services.intents import (
+    ActionFailed,
+    ActionPending,
+    ask_provider,
+    fail_intent,
+    record_activity,
+)
 from crm_tui.services.providers.base import (
     FailureKind,
     PaymentProvider,
@@ -45,27 +52,17 @@ _payment = _TABLES["payment"]
 _refund = _TABLES["refund"]
 _intent = _TABLES["provider_intent"]
 _customer = _TABLES["customer"]
-_event = _TABLES["activity_event"]
 
 REFUND_ACTION = "refund"
 
 
-class RefundFailed(Exception):
+class RefundFailed(ActionFailed):
     """The provider refused: nothing moved. `message` says why, for the agent."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
-
-class RefundPending(Exception):
+class RefundPending(ActionPending):
     """The outcome is unknown (the provider did not answer): the intent stays pending
     and `reconcile` will settle it. Refunding again is refused until then."""
-
-    def __init__(self, intent_id: int, message: str) -> None:
-        super().__init__(message)
-        self.intent_id = intent_id
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -121,35 +118,23 @@ class RefundService:
     def refund(self, payment_id: int, amount_minor: int, reason: str, actor: Actor) -> RefundDone:
         reason = validate_reason(reason)
         intent_id, key, payment = self._store_intent(payment_id, amount_minor, reason, actor)
-        provider = self.providers.get(payment.provider)
-        try:
-            if provider is None:
-                raise ProviderError(
-                    FailureKind.NOT_CONFIGURED,
-                    f"no provider '{payment.provider}' is set up for this payment",
-                )
-            answer = provider.refund(
+        answer = ask_provider(
+            self.providers,
+            payment.provider,
+            lambda provider: provider.refund(
                 payment.provider_payment_id,
                 amount_minor,
                 payment.currency,
                 reason=reason,
                 idempotency_key=key,
-            )
-        except ProviderError as error:
-            if error.outcome_unknown:
-                raise RefundPending(
-                    intent_id,
-                    f"{error.message}. The refund is pending: it will be checked with "
-                    f"{payment.provider} (crm-tui reconcile) and never paid twice.",
-                ) from error
-            self._fail_intent(intent_id, error.message)
-            raise RefundFailed(error.message) from error
-        except Exception as error:  # a timeout, a dropped connection: outcome unknown
-            raise RefundPending(
-                intent_id,
-                f"no answer from {payment.provider} ({type(error).__name__}). The refund "
-                "is pending and will be checked (crm-tui reconcile), never paid twice.",
-            ) from error
+            ),
+            intent_id=intent_id,
+            refused=lambda why: self._fail_intent(intent_id, why),
+            what="refund",
+            never="paid twice",
+            pending=RefundPending,
+            failed=RefundFailed,
+        )
         return self._complete(intent_id, answer, actor)
 
     def reconcile(self, actor: Actor) -> list[str]:
@@ -290,12 +275,7 @@ class RefundService:
                 )
 
     def _fail_intent(self, intent_id: int, reason: str) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(
-                sa.update(_intent)
-                .where(_intent.c.id == intent_id, _intent.c.status == IntentStatus.PENDING.value)
-                .values(status=IntentStatus.FAILED.value, error=reason, settled_at=self.now())
-            )
+        fail_intent(self.engine, intent_id, reason, self.now())
 
     def _complete(self, intent_id: int, answer: ProviderRefund, actor: Actor) -> RefundDone:
         with self.engine.begin() as connection:
@@ -344,22 +324,20 @@ class RefundService:
                 f"{format_money(amount, answer.currency)} of "
                 f"{format_money(payment.amount_minor, payment.currency)}"
             )
-            connection.execute(
-                sa.insert(_event).values(
-                    customer_id=payment.customer_id,
-                    occurred_at=now,
-                    kind=ActivityKind.PAYMENT.value,
-                    actor_type=actor.type.value,
-                    agent_id=actor.agent_id,
-                    summary=f"Refunded {money}: {payload.get('reason', '')}"[:400],
-                    details={
-                        "payment_id": payment_id,
-                        "amount_minor": amount,
-                        "provider": intent.provider,
-                        "provider_refund_id": answer.id,
-                        "idempotency_key": intent.idempotency_key,
-                    },
-                )
+            record_activity(
+                connection,
+                payment.customer_id,
+                ActivityKind.PAYMENT,
+                actor,
+                f"Refunded {money}: {payload.get('reason', '')}",
+                {
+                    "payment_id": payment_id,
+                    "amount_minor": amount,
+                    "provider": intent.provider,
+                    "provider_refund_id": answer.id,
+                    "idempotency_key": intent.idempotency_key,
+                },
+                now,
             )
             connection.execute(
                 sa.update(_intent)
