@@ -398,7 +398,12 @@ class ProfileScreen(Screen[None]):
         remaining = payment.amount_minor - payment.refunded_minor
         if payment.status not in {"succeeded", "partially_refunded"} or remaining <= 0:
             status = payment.status.replace("_", " ")
-            self.notify(f"A {status} payment cannot be refunded.", severity="warning", timeout=4)
+            self.notify(
+                f"A {status} payment cannot be refunded.",
+                severity="warning",
+                timeout=4,
+                markup=False,
+            )
             return
         dialog = RefundDialog(self.refunds, self.actor, self.profile, payment, remaining)
         self.app.push_screen(dialog, self._after_edit)
@@ -425,7 +430,11 @@ class ProfileScreen(Screen[None]):
             return None
         record = self.query_one("#payments-list", RecordList).current
         if self.active_tab != "payments" or record is None:
-            self.notify(f"Choose the payment in the Payments tab (3), then press {key}.", timeout=4)
+            self.notify(
+                f"Choose the payment in the Payments tab (3), then press {key}.",
+                timeout=4,
+                markup=False,
+            )
             return None
         return next((p for p in self.profile.payments if p.id == record.key), None)
 
@@ -466,6 +475,7 @@ class ProfileScreen(Screen[None]):
                 f"Only a failed payment can be retried; this one is {status}.",
                 severity="warning",
                 timeout=4,
+                markup=False,
             )
             return
         if payment.provider == "manual":
@@ -594,6 +604,7 @@ class ProfileScreen(Screen[None]):
                 "retry it (y) instead.",
                 severity="warning",
                 timeout=5,
+                markup=False,
             )
             return
         if payment.status not in {"pending", "failed"}:
@@ -601,6 +612,7 @@ class ProfileScreen(Screen[None]):
                 f"This payment is already {payment.status.replace('_', ' ')}.",
                 severity="warning",
                 timeout=4,
+                markup=False,
             )
             return
         dialog = MarkPaidDialog(actions, self.actor, self.profile, payment)

@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crm_tui.models import tables
 from crm_tui.models.enums import (
     CYCLE_MONTHS,
     LIVE_SUBSCRIPTION_STATUSES,
@@ -98,16 +101,12 @@ def summarise(
     )
 
 
-def refresh_summary(connection: Any, customer_id: int) -> CustomerSummary:
+def refresh_summary(connection: Connection, customer_id: int) -> CustomerSummary:
     """Recompute and store one customer's summary columns from their rows.
 
     Called in the transaction of every change to subscriptions or payments. The
     customer's `version` is not bumped: nothing an agent edits has changed.
     """
-    import sqlalchemy as sa
-
-    from crm_tui.models import tables
-
     meta = tables.SQLModel.metadata.tables
     sub, plan, pay, cust = meta["subscription"], meta["plan"], meta["payment"], meta["customer"]
     subs = [

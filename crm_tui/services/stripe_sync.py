@@ -527,8 +527,8 @@ def _inserted_id(result: Any) -> int:
 def _currency(bundle: CustomerBundle) -> str:
     """The customer's currency: what they are billed in (Stripe's own field may be unset)."""
     for obj in (*bundle.subscriptions, *bundle.charges):
-        items = (obj.get("items") or {}).get("data") or [{}]
-        plan = items[0].get("plan") or items[0].get("price") or {} if items else {}
+        item = ((obj.get("items") or {}).get("data") or [{}])[0]
+        plan = item.get("plan") or item.get("price") or {}
         code = obj.get("currency") or (plan.get("currency") if isinstance(plan, dict) else None)
         if isinstance(code, str) and code:
             return code.upper()

@@ -138,6 +138,13 @@ def _int(value: Any, name: str) -> int:
         raise UserError(400, f"Invalid integer: {name}") from None
 
 
+def _prices_as_plans(items: list[dict[str, Any]] | None) -> None:
+    """Stripe: a plan id is a price id. localstripe knows plans only."""
+    for item in items or []:
+        if "price" in item:
+            item["plan"] = item.pop("price")
+
+
 def _refund_create(data: dict[str, Any]) -> Refund:
     data.pop("reason", None)  # duplicate, fraudulent, requested_by_customer: recorded only
     charge_id = data.get("charge")
@@ -172,9 +179,7 @@ def _subscription_update(subscription_id: str, data: dict[str, Any]) -> Subscrip
     if behavior is not None:
         data["prorate"] = behavior != "none"
     data.pop("cancellation_details", None)
-    for item in data.get("items") or []:
-        if "price" in item:
-            item["plan"] = item.pop("price")
+    _prices_as_plans(data.get("items"))
     if data:
         Subscription._api_update(subscription_id, **data)
     if pause is not None:
@@ -204,9 +209,7 @@ def _settle_trial_status(subscription: Subscription) -> None:
 
 
 def _subscription_create(data: dict[str, Any]) -> Subscription:
-    for item in data.get("items") or []:
-        if "price" in item:
-            item["plan"] = item.pop("price")
+    _prices_as_plans(data.get("items"))
     data.pop("proration_behavior", None)
     subscription = Subscription._api_create(**data)
     _settle_trial_status(subscription)
@@ -405,9 +408,8 @@ def _build_app(state_holder: dict[str, LocalStripe]) -> web.Application:
         data = await post_data(request)
         details = dict(data.get("subscription_details") or {})
         details.pop("proration_behavior", None)
+        _prices_as_plans(details.get("items"))
         for item in details.get("items") or []:
-            if "price" in item:
-                item["plan"] = item.pop("price")
             item.pop("id", None)
         # localstripe stores the preview's proration items as real pending items;
         # Stripe's preview changes nothing, so they are removed again.
