@@ -27,6 +27,15 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.customer_summary import refresh_summary
 from crm_tui.services.intents import record_activity
 from crm_tui.services.providers.stripe import StripeProvider, from_timestamp
+from crm_tui.services.sync_store import (
+    Progress,
+    SyncReport,
+    inserted_id,
+    no_progress,
+    read_cursor,
+    save_cursor,
+    upsert,
+)
 
 _T = tables.SQLModel.metadata.tables
 _customer, _external, _plan, _sub = (
@@ -35,47 +44,16 @@ _customer, _external, _plan, _sub = (
     _T["plan"],
     _T["subscription"],
 )
-_invoice, _line, _payment, _refund, _state = (
+_invoice, _line, _payment, _refund = (
     _T["invoice"],
     _T["invoice_line"],
     _T["payment"],
     _T["refund"],
-    _T["sync_state"],
 )
 
 PROVIDER = "stripe"
 CYCLES = {("month", 1): "monthly", ("month", 3): "quarterly", ("year", 1): "yearly"}
 INVOICE_STATUSES = {"draft", "open", "paid", "void", "uncollectible"}
-
-Progress = Callable[[str, int, int | None], None]  # stage, done, total (None: unknown)
-
-
-@dataclass
-class SyncReport:
-    created: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    updated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    skipped: list[str] = field(default_factory=list)  # objects that could not be read
-    customers_seen: int = 0
-    incremental: bool = False
-
-    @property
-    def changed(self) -> bool:
-        return any(self.created.values()) or any(self.updated.values())
-
-    def lines(self) -> list[str]:
-        kinds = sorted(set(self.created) | set(self.updated))
-        out = [
-            f"{kind}: {self.created.get(kind, 0)} new, {self.updated.get(kind, 0)} updated"
-            for kind in kinds
-            if self.created.get(kind) or self.updated.get(kind)
-        ]
-        mode = "incremental" if self.incremental else "full"
-        out.append(
-            f"{self.customers_seen} customers read ({mode})"
-            + ("" if self.changed else "; nothing changed")
-        )
-        out.extend(f"skipped: {reason}" for reason in self.skipped)
-        return out
 
 
 @dataclass
@@ -104,8 +82,8 @@ class StripeSync:
 
     def run(self, *, full: bool = False, progress: Progress | None = None) -> SyncReport:
         report = SyncReport()
-        tell = progress or (lambda stage, done, total: None)
-        cursor = self._cursor()
+        tell = progress or no_progress
+        cursor = read_cursor(self.engine, PROVIDER)
         started = int(self.now().timestamp())
         if cursor and not full:
             report.incremental = True
@@ -118,7 +96,7 @@ class StripeSync:
             self._store_customer(bundle, plans, report)
             report.customers_seen = done
             tell("customers", done, None)
-        self._save_cursor(max(started - 1, cursor))
+        save_cursor(self.engine, PROVIDER, max(started - 1, cursor), self.now())
         return report
 
     def _everything(self, tell: Progress) -> Iterator[CustomerBundle]:
@@ -175,29 +153,6 @@ class StripeSync:
                 tell(stage, count, None)
             yield obj
 
-    # ---------------------------------------------------------------- cursor
-
-    def _cursor(self) -> int:
-        with self.engine.connect() as connection:
-            value = connection.execute(
-                sa.select(_state.c.cursor).where(_state.c.provider == PROVIDER)
-            ).scalar()
-        return int(value or 0)
-
-    def _save_cursor(self, cursor: int) -> None:
-        with self.engine.begin() as connection:
-            changed = connection.execute(
-                sa.update(_state)
-                .where(_state.c.provider == PROVIDER)
-                .values(cursor=cursor, last_run_at=self.now())
-            ).rowcount
-            if not changed:
-                connection.execute(
-                    sa.insert(_state).values(
-                        provider=PROVIDER, cursor=cursor, last_run_at=self.now()
-                    )
-                )
-
     # ----------------------------------------------------------------- plans
 
     def _store_plans(self, plans: Iterable[dict[str, Any]], report: SyncReport) -> None:
@@ -207,7 +162,7 @@ class StripeSync:
                 if values is None:
                     report.skipped.append(f"plan {plan.get('id')}: no amount or interval")
                     continue
-                _upsert(connection, _plan, {"code": plan["id"]}, values, "plans", report)
+                upsert(connection, _plan, {"code": plan["id"]}, values, "plans", report)
 
     def _plan_values(self, plan: dict[str, Any]) -> dict[str, Any] | None:
         amount = plan.get("amount")
@@ -234,7 +189,7 @@ class StripeSync:
         stripe_id = str(bundle.customer.get("id") or "")
         if not stripe_id.startswith("cus_") or bundle.customer.get("deleted"):
             return
-        before = sum(report.created.values()) + sum(report.updated.values())
+        before = report.change_count()
         with self.engine.begin() as connection:
             customer_id = self._customer(connection, bundle.customer, report, _currency(bundle))
             subs = {
@@ -261,7 +216,7 @@ class StripeSync:
                     self._charge(
                         connection, customer_id, charge, invoice_id, refunds[charge["id"]], report
                     )
-            after = sum(report.created.values()) + sum(report.updated.values())
+            after = report.change_count()
             if after != before:
                 refresh_summary(connection, customer_id)
                 record_activity(
@@ -304,7 +259,7 @@ class StripeSync:
                 report.updated["customers"] += 1
             return int(existing)
         registered = from_timestamp(data.get("created")) or self.now()
-        customer_id = _inserted_id(
+        customer_id = inserted_id(
             connection.execute(
                 sa.insert(_customer).values(
                     **values,
@@ -354,7 +309,7 @@ class StripeSync:
             "payment_method": "card",
             "provider": PROVIDER,
         }
-        return _upsert(
+        return upsert(
             connection,
             _sub,
             {"provider": PROVIDER, "provider_id": ours.id},
@@ -383,7 +338,7 @@ class StripeSync:
             "currency": str(data.get("currency") or "usd").upper(),
             "provider": PROVIDER,
         }
-        invoice_id = _upsert(
+        invoice_id = upsert(
             connection,
             _invoice,
             {"provider": PROVIDER, "provider_id": data["id"]},
@@ -448,7 +403,7 @@ class StripeSync:
             "description": str(data.get("description") or "")[:300],
             "created_at": from_timestamp(data.get("created")) or self.now(),
         }
-        payment_id = _upsert(
+        payment_id = upsert(
             connection,
             _payment,
             {"provider": PROVIDER, "provider_id": data["id"]},
@@ -471,7 +426,7 @@ class StripeSync:
                 )[:400],
                 "created_at": from_timestamp(refund.get("created")) or self.now(),
             }
-            _upsert(
+            upsert(
                 connection,
                 _refund,
                 {"provider_id": refund["id"]},
@@ -480,48 +435,6 @@ class StripeSync:
                 report,
                 keep=("reason", "created_at"),
             )
-
-
-def _upsert(
-    connection: Connection,
-    table: sa.Table,
-    key: dict[str, Any],
-    values: dict[str, Any],
-    kind: str,
-    report: SyncReport,
-    keep: tuple[str, ...] = (),
-) -> int:
-    """Insert, or update the columns that differ; count what changed. `keep`: columns
-    set only on insert (a refund made here keeps its agent's reason and time)."""
-    where = [table.c[name] == value for name, value in key.items()]
-    row = connection.execute(sa.select(table).where(*where)).first()
-    if row is None:
-        inserted = connection.execute(sa.insert(table).values({**values, **key}))
-        report.created[kind] += 1
-        return int(_inserted_id(inserted))
-    mapping = row._mapping
-    changes = {
-        name: value
-        for name, value in values.items()
-        if name not in keep and not _same(mapping[name], value)
-    }
-    if changes:
-        connection.execute(sa.update(table).where(table.c.id == row.id).values(**changes))
-        report.updated[kind] += 1
-    return int(row.id)
-
-
-def _same(stored: Any, new: Any) -> bool:
-    if isinstance(stored, datetime) and isinstance(new, datetime):
-        stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
-        return stored == new
-    return bool(stored == new)
-
-
-def _inserted_id(result: Any) -> int:
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def _currency(bundle: CustomerBundle) -> str:
