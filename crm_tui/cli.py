@@ -279,10 +279,7 @@ def _cmd_sync(provider_name: str, full: bool, settings: Settings) -> int:
 
             report = StripeSync(engine, provider).run(full=full, progress=progress)
         else:
-            try:
-                from crm_tui.services.paypal_sync import PayPalSync
-            except ImportError:
-                raise CliError("sync paypal: not available in this version yet") from None
+            from crm_tui.services.paypal_sync import PayPalSync
 
             report = PayPalSync(engine, provider).run(full=full, progress=progress)
     except ProviderError as error:

@@ -159,14 +159,7 @@ class AccountActions:
         payment = self._payment(payment_id)
         if payment.status != PaymentStatus.FAILED.value:
             raise InvalidInput({"payment": "only a failed payment can be retried"})
-        target = payment.provider_id
-        if payment.invoice_id is not None:
-            with self.engine.connect() as connection:
-                invoice = connection.execute(
-                    sa.select(_invoice).where(_invoice.c.id == payment.invoice_id)
-                ).one()
-            if invoice.provider == payment.provider and invoice.provider_id:
-                target = invoice.provider_id  # Stripe pays the invoice again
+        target = self._retry_target(payment)
         payload = {
             "payment_id": payment_id,
             "provider_target": target,
@@ -188,6 +181,24 @@ class AccountActions:
             self._record_decline(intent_id, payment, charge, actor)
             raise ActionFailed(f"declined: {charge.failure_reason}")
         return self.runner.complete(intent_id, charge, actor)
+
+    def _retry_target(self, payment: Any) -> str:
+        """What the provider collects again: Stripe pays the payment's invoice again;
+        PayPal collects its subscription's outstanding balance; otherwise the payment."""
+        with self.engine.connect() as connection:
+            if payment.invoice_id is not None:
+                invoice = connection.execute(
+                    sa.select(_invoice).where(_invoice.c.id == payment.invoice_id)
+                ).one()
+                if invoice.provider == payment.provider and invoice.provider_id:
+                    return str(invoice.provider_id)
+            if payment.subscription_id is not None and payment.provider == "paypal":
+                subscription = connection.execute(
+                    sa.select(_sub).where(_sub.c.id == payment.subscription_id)
+                ).one()
+                if subscription.provider == "paypal" and subscription.provider_id:
+                    return str(subscription.provider_id)
+        return str(payment.provider_id)
 
     def _record_decline(
         self, intent_id: int, payment: Any, charge: ProviderCharge, actor: Actor

@@ -20,8 +20,13 @@ on authentication, idempotency and rate limiting. What it serves:
   plan applies once `approve_revision` is called, as when the customer agrees)
   and capture of the outstanding balance (ZERO_OUTSTANDING_BALANCE, ...; a
   subscription seeded with `decline_issue` answers 422 with that issue).
+- Plans: `GET /v1/billing/plans/{id}` (billing cycles with their fixed price).
 - `GET /v1/reporting/transactions`: 31 days at most per request, pages,
   `transaction_type` filter, and a report lag (`report_lag`) like PayPal's.
+  Payments seeded with a payer (`add_capture(..., payer=...)`, `pay_subscription`)
+  appear there as PayPal reports them: T0006 checkout payments and T0002
+  subscription payments (`paypal_reference_id` the subscription, type SUB), with
+  `payer_info`; refunds appear as T1107 lines pointing at their payment.
 - Idempotency: a POST repeated with the same `PayPal-Request-Id` on the same
   path returns the latest state of what the first one did, and acts once.
   Only successes are kept, so a retry after an error or a 5xx acts again.
@@ -194,6 +199,42 @@ class PayPalError(Exception):
 # ------------------------------------------------------------------------ state
 
 
+@dataclass(frozen=True)
+class Payer:
+    """A PayPal account holder, as `payer_info` and `subscriber` show them."""
+
+    given_name: str = "Pat"
+    surname: str = "Payer"
+    email: str = "pat@example.com"
+    payer_id: str = "PAYER12345678"
+
+    def info(self) -> dict[str, Any]:
+        """The `payer_info` of a transaction report line."""
+        return {
+            "account_id": self.payer_id,
+            "email_address": self.email,
+            "address_status": "Y",
+            "payer_status": "Y",
+            "payer_name": {
+                "given_name": self.given_name,
+                "surname": self.surname,
+                "alternate_full_name": f"{self.given_name} {self.surname}".strip(),
+            },
+            "country_code": "US",
+        }
+
+
+@dataclass
+class Plan:
+    id: str
+    name: str
+    amount_minor: int
+    currency: str
+    interval_unit: str  # DAY, WEEK, MONTH, YEAR
+    interval_count: int
+    status: str = "ACTIVE"
+
+
 @dataclass
 class Refund:
     id: str
@@ -232,6 +273,8 @@ class Subscription:
     pending_plan_id: str = ""  # a revision waiting for the customer's approval
     last_payment: tuple[int, datetime] | None = None
     create_time: datetime = field(default_factory=_now)
+    subscriber: Payer = field(default_factory=Payer)
+    last_failed_time: datetime = field(default_factory=lambda: _now() - timedelta(days=3))
 
 
 @dataclass
@@ -288,6 +331,7 @@ class PayPalFake:
             self.captures: dict[str, Capture] = {}
             self.refunds: dict[str, Refund] = {}
             self.subscriptions: dict[str, Subscription] = {}
+            self.plans: dict[str, Plan] = {}
             self.transactions: list[dict[str, Any]] = []
             self.refund_status = "COMPLETED"  # what new refunds become
             self.report_lag = timedelta(0)  # PayPal's reports run up to 3 hours late
@@ -353,8 +397,12 @@ class PayPalFake:
         *,
         in_order: bool = True,
         created: datetime | None = None,
+        payer: Payer | None = None,
+        subscription_id: str = "",
     ) -> str:
-        """A completed payment; `in_order=False` for one outside an order (subscriptions)."""
+        """A completed payment; `in_order=False` for one outside an order (subscriptions).
+        With a payer it also appears in the transaction reports: a checkout payment
+        (T0006), or a subscription's payment (T0002) when `subscription_id` is given."""
         with self.lock:
             when = created or _now() - timedelta(days=2)
             capture = Capture(
@@ -366,7 +414,51 @@ class PayPalFake:
                 update_time=when,
             )
             self.captures[capture.id] = capture
+            if payer is not None:
+                self.add_transaction(
+                    when,
+                    amount_minor,
+                    currency,
+                    event_code="T0002" if subscription_id else "T0006",
+                    reference_id=subscription_id,
+                    payer=payer,
+                    transaction_id=capture.id,  # a capture is reported under its own id
+                )
             return capture.id
+
+    def pay_subscription(
+        self, subscription_id: str, amount_minor: int, when: datetime | None = None
+    ) -> str:
+        """A payment PayPal collected for a subscription: a capture outside an order,
+        reported as T0002 with the subscriber as payer."""
+        with self.lock:
+            s = self.subscriptions[subscription_id]
+            when = when or _now() - timedelta(days=1)
+            s.last_payment = (amount_minor, when)
+            return self.add_capture(
+                amount_minor,
+                s.currency,
+                in_order=False,
+                created=when,
+                payer=s.subscriber,
+                subscription_id=s.id,
+            )
+
+    def add_plan(
+        self,
+        plan_id: str,
+        name: str,
+        amount_minor: int,
+        currency: str = "USD",
+        *,
+        interval_unit: str = "MONTH",
+        interval_count: int = 1,
+    ) -> str:
+        with self.lock:
+            self.plans[plan_id] = Plan(
+                plan_id, name, amount_minor, currency, interval_unit, interval_count
+            )
+            return plan_id
 
     def add_subscription(
         self,
@@ -378,6 +470,8 @@ class PayPalFake:
         next_billing_time: datetime | None = None,
         decline_issue: str = "",
         failed_payments_count: int = 0,
+        subscriber: Payer | None = None,
+        started: datetime | None = None,
     ) -> str:
         with self.lock:
             now = _now()
@@ -391,7 +485,8 @@ class PayPalFake:
                 decline_issue=decline_issue,
                 failed_payments_count=failed_payments_count,
                 status_update_time=now - timedelta(days=10),
-                create_time=now - timedelta(days=40),
+                create_time=started or now - timedelta(days=40),
+                subscriber=subscriber or Payer(),
             )
             self.subscriptions[subscription.id] = subscription
             return subscription.id
@@ -408,6 +503,7 @@ class PayPalFake:
         reference_id: str = "",
         payer_email: str = "",
         transaction_id: str = "",
+        payer: Payer | None = None,
     ) -> str:
         """A line of the transaction reports (T0006: a checkout payment)."""
         with self.lock:
@@ -426,12 +522,14 @@ class PayPalFake:
                 info["custom_field"] = custom_field
             if reference_id:
                 info["paypal_reference_id"] = reference_id
-                info["paypal_reference_id_type"] = "TXN"
-            payer = {"account_id": "PAYER12345678", "email_address": payer_email}
+                # PayPal's reference types: SUB a subscription, TXN a transaction.
+                info["paypal_reference_id_type"] = "SUB" if reference_id.startswith("I-") else "TXN"
+            if payer is None and payer_email:
+                payer = Payer(email=payer_email)
             self.transactions.append(
                 {
                     "transaction_info": info,
-                    "payer_info": payer if payer_email else {},
+                    "payer_info": payer.info() if payer else {},
                     "shipping_info": {},
                     "cart_info": {},
                     "store_info": {},
@@ -542,6 +640,7 @@ class PayPalFake:
             ("POST", r"/v1/billing/subscriptions/([^/]+)/(suspend|activate|cancel)", self._act),
             ("POST", r"/v1/billing/subscriptions/([^/]+)/revise", self._revise),
             ("POST", r"/v1/billing/subscriptions/([^/]+)/capture", self._collect),
+            ("GET", r"/v1/billing/plans/([^/]+)", self._get_plan),
             ("GET", r"/v1/reporting/transactions", self._search),
         ]
 
@@ -795,6 +894,12 @@ class PayPalFake:
         if s.last_payment:
             amount, when = s.last_payment
             billing["last_payment"] = {"amount": money(amount, s.currency), "time": _stamp(when)}
+        if s.failed_payments_count and s.outstanding_minor:
+            billing["last_failed_payment"] = {
+                "amount": money(s.outstanding_minor, s.currency),
+                "time": _stamp(s.last_failed_time),
+                "reason_code": "PAYMENT_DENIED",
+            }
         answer: dict[str, Any] = {
             "id": s.id,
             "plan_id": s.plan_id,
@@ -803,9 +908,9 @@ class PayPalFake:
             "start_time": _stamp(s.create_time),
             "quantity": "1",
             "subscriber": {
-                "name": {"given_name": "Pat", "surname": "Payer"},
-                "email_address": "pat@example.com",
-                "payer_id": "PAYER12345678",
+                "name": {"given_name": s.subscriber.given_name, "surname": s.subscriber.surname},
+                "email_address": s.subscriber.email,
+                "payer_id": s.subscriber.payer_id,
             },
             "billing_info": billing,
             "create_time": _stamp(s.create_time),
@@ -911,13 +1016,13 @@ class PayPalFake:
         s.outstanding_minor -= amount
         s.failed_payments_count = 0
         s.last_payment = (amount, now)
-        transaction_id = self.add_transaction(
-            now,
+        transaction_id = self.add_capture(
             amount,
             currency,
-            event_code="T0002",
-            reference_id=s.id,
-            payer_email="pat@example.com",
+            in_order=False,
+            created=now,
+            payer=s.subscriber,
+            subscription_id=s.id,
         )
         answer = {
             "status": "COMPLETED",
@@ -927,9 +1032,40 @@ class PayPalFake:
                 "fee_amount": money(0, currency),
                 "net_amount": money(amount, currency),
             },
-            "payer_name": {"given_name": "Pat", "surname": "Payer"},
-            "payer_email": "pat@example.com",
+            "payer_name": {"given_name": s.subscriber.given_name, "surname": s.subscriber.surname},
+            "payer_email": s.subscriber.email,
             "time": _stamp(now),
+        }
+        return 200, lambda: answer
+
+    def _get_plan(self, plan_id: str, **_: Any) -> Handled:
+        plan = self.plans.get(plan_id)
+        if plan is None:
+            raise PayPalError.not_found()
+        answer = {
+            "id": plan.id,
+            "product_id": f"PROD-{plan.id}",
+            "name": plan.name,
+            "status": plan.status,
+            "usage_type": "LICENSED",
+            "billing_cycles": [
+                {
+                    "frequency": {
+                        "interval_unit": plan.interval_unit,
+                        "interval_count": plan.interval_count,
+                    },
+                    "tenure_type": "REGULAR",
+                    "sequence": 1,
+                    "total_cycles": 0,
+                    "pricing_scheme": {
+                        "version": 1,
+                        "fixed_price": money(plan.amount_minor, plan.currency),
+                    },
+                }
+            ],
+            "payment_preferences": {"auto_bill_outstanding": True},
+            "create_time": _stamp(_now() - timedelta(days=400)),
+            "update_time": _stamp(_now() - timedelta(days=400)),
         }
         return 200, lambda: answer
 

@@ -742,6 +742,10 @@ class PayPalProvider:
         )
         return answer
 
+    def get_plan(self, plan_id: str) -> dict[str, Any]:
+        _, answer = self.call("GET", f"/v1/billing/plans/{plan_id}", f"plan {plan_id}")
+        return answer
+
     def iter_transactions(
         self, start: datetime, end: datetime, page_size: int = 500
     ) -> Iterator[dict[str, Any]]:

@@ -59,11 +59,6 @@ def _paypal(settings: Settings, secret: Callable[[str], str]) -> PaymentProvider
                 "CRM_PAYPAL_CLIENT_ID and CRM_PAYPAL_CLIENT_SECRET)",
             ),
         )
-    try:
-        from crm_tui.services.providers.paypal import PayPalProvider
-    except ImportError:  # a build without the PayPal client: say so, move nothing
-        return cast(
-            PaymentProvider,
-            UnconfiguredProvider("paypal", "this version has no PayPal client"),
-        )
+    from crm_tui.services.providers.paypal import PayPalProvider  # httpx: off cold start
+
     return PayPalProvider(settings.paypal_api_base, client_id, client_secret)
