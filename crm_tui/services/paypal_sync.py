@@ -575,7 +575,9 @@ def _refund_columns(
     ).all()
     refunds = {row.provider_id: (row.amount_minor, row.status) for row in stored}
     refunds.update({rid: (v["amount_minor"], v["status"]) for rid, v in new})
-    refunded = sum(amount for amount, status in refunds.values() if status == "succeeded")
+    # A pending refund counts, as it does when an agent makes one: PayPal holds the
+    # money for it and refuses to refund it twice.
+    refunded = sum(amount for amount, status in refunds.values() if status != "failed")
     status = collected_status
     if collected_status == PaymentStatus.SUCCEEDED and refunded:
         status = (

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from crm_tui.formatting import format_money
 from crm_tui.models import tables
-from crm_tui.models.enums import ActivityKind, IntentStatus, PaymentStatus
+from crm_tui.models.enums import ActivityKind, IntentStatus, PaymentStatus, RefundStatus
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput, validate_reason
 from crm_tui.services.customer_summary import COLLECTED_STATUSES
@@ -168,7 +168,11 @@ class RefundService:
                 self._fail_intent(intent.id, "the provider has no refund with this key")
                 report.append(f"intent {intent.id}: never reached the provider; closed")
             else:
-                self._complete(intent.id, found, actor)
+                try:
+                    self._complete(intent.id, found, actor)
+                except RefundFailed:
+                    report.append(f"intent {intent.id}: the refund failed at the provider; closed")
+                    continue
                 report.append(f"intent {intent.id}: refunded at the provider; recorded")
         return report
 
@@ -278,6 +282,12 @@ class RefundService:
         fail_intent(self.engine, intent_id, reason, self.now())
 
     def _complete(self, intent_id: int, answer: ProviderRefund, actor: Actor) -> RefundDone:
+        if answer.status == RefundStatus.FAILED:
+            # The provider took the request but the refund itself failed (PayPal: FAILED
+            # or CANCELLED; Stripe: failed): no money moved, so nothing is recorded as paid.
+            why = f"the provider's refund {answer.id} failed; no money was returned"
+            self._fail_intent(intent_id, why)
+            raise RefundFailed(f"refund failed: {why} — try again, or refund another way")
         with self.engine.begin() as connection:
             intent = connection.execute(
                 sa.select(_intent).where(_intent.c.id == intent_id).with_for_update()

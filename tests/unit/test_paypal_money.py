@@ -24,7 +24,7 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.paypal_sync import PayPalSync
 from crm_tui.services.providers.paypal import PayPalProvider
-from crm_tui.services.refunds import RefundService
+from crm_tui.services.refunds import RefundFailed, RefundService
 from tests.support.paypal_fake import Payer, PayPalFake
 
 AGENT = Actor.agent("ana", agent_id=None, display_name="Ana")
@@ -281,3 +281,31 @@ def test_a_declined_retry_shows_the_reason_and_changes_nothing(world: World) -> 
 
     assert world.local("payment", customer_id=cat.id) == before
     assert world.paypal.subscriptions[world.cat_sub].outstanding_minor == 3000
+
+
+def test_a_refund_paypal_reports_failed_is_not_recorded_as_paid(world: World) -> None:
+    world.paypal.refund_status = "FAILED"
+    ben = world.payment(world.ben_capture)
+
+    with pytest.raises(RefundFailed, match="no money was returned"):
+        world.refunds().refund(ben.id, 1000, "Wrong size", AGENT)
+
+    assert world.local("refund", payment_id=ben.id) == []
+    row = world.payment(world.ben_capture)
+    assert (row.refunded_minor, row.status) == (0, "succeeded")
+    (intent,) = world.local("provider_intent")
+    assert intent.status == "failed"
+
+
+def test_a_pending_refund_counts_and_the_sync_keeps_it(world: World) -> None:
+    world.paypal.refund_status = "PENDING"
+    ben = world.payment(world.ben_capture)
+
+    world.refunds().refund(ben.id, 1000, "Wrong size", AGENT)
+
+    (refund,) = world.local("refund", payment_id=ben.id)
+    assert refund.status == "pending"
+    assert world.payment(world.ben_capture).refunded_minor == 1000
+    assert not world.sync().changed
+    with pytest.raises(InvalidInput):  # what PayPal holds for the pending one is not refundable
+        world.refunds().refund(ben.id, 1501, "And the rest", AGENT)

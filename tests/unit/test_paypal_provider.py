@@ -176,7 +176,7 @@ def test_partial_then_full_refund(paypal: PayPalProvider, paypal_fake: PayPalFak
     assert body(request) == {
         "amount": {"value": "10.00", "currency_code": "USD"},
         "custom_id": KEY,
-        "note_to_payer": "Damaged box",
+        "note_to_payer": "Refund from customer support",  # never the agent's reason
     }
 
     rest = paypal.refund(capture, 1500, "USD", reason="The rest", idempotency_key=KEY + "-2")
@@ -364,7 +364,7 @@ def test_pause_resume_and_cancel(paypal: PayPalProvider, paypal_fake: PayPalFake
         subscription_id, at_period_end=False, reason="Customer left", idempotency_key="k-cancel"
     )
 
-    assert (state.status, state.status_change_note) == ("CANCELLED", "Customer left")
+    assert (state.status, state.status_change_note) == ("CANCELLED", "Cancelled by support")
     assert cancelled.status == "cancelled"
     assert cancelled.ended_at == state.status_update_time
     assert cancelled.cancel_at_period_end is False

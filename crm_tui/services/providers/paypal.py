@@ -87,6 +87,9 @@ SEARCH_WINDOW = timedelta(days=31)
 REFUND_PERIOD = timedelta(days=180)
 REFUND_EVENT_CODE = "T1107"  # "Payment refund, initiated by merchant"
 
+# What the customer reads on a refund in PayPal (never the agent's internal reason).
+CUSTOMER_REFUND_NOTE = "Refund from customer support"
+
 # Refresh the token this long before PayPal says it expires (clock skew, slow calls).
 TOKEN_MARGIN_SECONDS = 60
 
@@ -441,12 +444,13 @@ class PayPalProvider:
         reason: str,
         idempotency_key: str,
     ) -> ProviderRefund:
+        # PayPal shows `note_to_payer` to the customer; the agent's reason is an
+        # internal note (kept in our activity), so the customer gets a neutral line.
         body: dict[str, Any] = {
             "amount": to_paypal_money(amount_minor, currency),
             "custom_id": idempotency_key[:127],
+            "note_to_payer": CUSTOMER_REFUND_NOTE,
         }
-        if reason.strip():
-            body["note_to_payer"] = reason.strip()[:255]
         _, answer = self.call(
             "POST",
             f"/v2/payments/captures/{payment_id}/refund",
@@ -650,8 +654,9 @@ class PayPalProvider:
                 "PayPal cancels a subscription at once and cannot cancel at the end of the "
                 "period: cancel it now, or cancel it on its last day",
             )
-        note = reason.strip()[:128] or "Cancelled by support"
-        return self._act(subscription_id, "cancel", note, idempotency_key)
+        # The cancellation reason shows in the subscriber's PayPal account: a neutral
+        # line, not the agent's internal reason (kept in our activity).
+        return self._act(subscription_id, "cancel", "Cancelled by support", idempotency_key)
 
     def preview_plan_change(self, subscription_id: str, plan_code: str) -> ProrationPreview:
         raise ProviderError(
