@@ -198,6 +198,7 @@ class SubscriptionDetail:
     asset_serial: str
     asset_cost_minor: int | None
     collected_minor: int  # net of refunds, for cost recovery
+    cancel_at_period_end: bool = False  # live until renews_at, then ends
 
     @property
     def cost_recovery(self) -> float | None:

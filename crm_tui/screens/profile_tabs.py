@@ -218,7 +218,8 @@ def subscriptions_renderable(profile: CustomerProfile) -> RenderableType:
 
 def _subscription_title(sub: SubscriptionDetail) -> str:
     variant = f" ({sub.variant})" if sub.variant else ""
-    return safe_text(f"{sub.plan}{variant} · {sub.status}")
+    ending = " · cancels at period end" if sub.cancel_at_period_end and not sub.ended_at else ""
+    return safe_text(f"{sub.plan}{variant} · {sub.status}{ending}")
 
 
 def _subscription_rows(sub: SubscriptionDetail) -> list[tuple[str, str]]:
@@ -232,6 +233,8 @@ def _subscription_rows(sub: SubscriptionDetail) -> list[tuple[str, str]]:
         rows.append(("Paused until", format_date(sub.paused_until)))
     if sub.ended_at:
         rows.append(("Ended", format_date(sub.ended_at)))
+    elif sub.cancel_at_period_end:
+        rows.append(("Cancels on", f"{format_date(sub.renews_at) or '—'} (not renewed)"))
     elif sub.renews_at:
         rows.append(("Renews / next payment", format_date(sub.renews_at)))
     rows += [

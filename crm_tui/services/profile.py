@@ -386,6 +386,7 @@ class _ProfileReader:
                 asset_serial=row.asset_serial,
                 asset_cost_minor=row.asset_cost_minor,
                 collected_minor=collected.get(row.id, 0),
+                cancel_at_period_end=bool(row.cancel_at_period_end),
             )
             for row in rows
         )
@@ -592,7 +593,12 @@ class _ProfileReader:
 
 
 def _next_renewal(subscriptions: Iterable[SubscriptionDetail]) -> datetime | None:
-    dates = [s.renews_at for s in subscriptions if s.status in BILLING_STATUSES and s.renews_at]
+    # A subscription set to cancel at its period's end is not renewed.
+    dates = [
+        s.renews_at
+        for s in subscriptions
+        if s.status in BILLING_STATUSES and s.renews_at and not s.cancel_at_period_end
+    ]
     return min(dates) if dates else None
 
 

@@ -91,6 +91,23 @@ def test_profile_reads_the_overview(engine: Engine) -> None:
     assert profile.registered_at.tzinfo is not None
 
 
+def test_a_subscription_set_to_cancel_is_not_shown_as_renewing(engine: Engine) -> None:
+    with engine.begin() as c:
+        plan = add_plan(c, "pro", name="Pro")
+        customer = add_customer(c)
+        add_subscription(
+            c,
+            customer,
+            plan,
+            current_period_end=T0 + timedelta(days=20),
+            cancel_at_period_end=True,
+        )
+    profile = ProfileService(engine).profile(customer, Actor.system())
+    (sub,) = profile.subscriptions
+    assert sub.cancel_at_period_end and sub.renews_at is not None
+    assert profile.next_renewal is None
+
+
 def test_unknown_customer_is_not_found(engine: Engine) -> None:
     with pytest.raises(CustomerNotFound):
         ProfileService(engine).profile(424242, Actor.system())

@@ -293,6 +293,7 @@ def test_plan_change_with_proration_preview(world: World) -> None:
     sub = world.subscription(world.ann)
     preview = world.actions().preview_plan_change(sub.id, "pro")
     assert preview.from_provider and (preview.amount_due_minor, preview.currency) == (2000, "USD")
+    assert preview.lines == ("pro: $30.00", "Unused time: -$10.00")  # money, not raw cents
     world.actions().change_plan(sub.id, "pro", "Needs more seats", AGENT)
     at_stripe = world.stripe.get("subscription", sub.provider_id)
     assert at_stripe["items"]["data"][0]["plan"]["id"] == "pro"

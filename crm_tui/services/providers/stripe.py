@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import stripe
 
+from crm_tui.formatting import format_money
 from crm_tui.services.providers.base import (
     FailureKind,
     ProrationPreview,
@@ -311,15 +312,17 @@ class StripeProvider:
             },
         }
         preview = self.call(lambda: self.api.invoices.create_preview(params))
+        currency = str(require(preview, "currency", "a currency")).upper()
         lines = tuple(
-            f"{line.get('description') or 'line'}: {line.get('amount')}"
+            f"{line.get('description') or 'line'}: "
+            f"{format_money(_money(line.get('amount'), 'a line amount'), currency)}"
             for line in ((preview.get("lines") or {}).get("data") or [])
         )
         return ProrationPreview(
             amount_due_minor=_money(
                 preview.get("amount_due", preview.get("total")), "the amount due"
             ),
-            currency=str(require(preview, "currency", "a currency")).upper(),
+            currency=currency,
             lines=lines,
         )
 
