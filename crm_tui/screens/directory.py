@@ -107,6 +107,7 @@ class DirectoryScreen(Screen[None]):
         self.generation = 0
         self.position: int | None = None
         self.notice = "Opening the database…"
+        self._left = False  # another screen is (or was) on top: reload on return
 
     def compose(self) -> ComposeResult:
         yield Static(Text("crm-tui · customers"), id="title-bar")
@@ -351,6 +352,16 @@ class DirectoryScreen(Screen[None]):
 
     def action_sort_reverse(self) -> None:
         self.set_sort(self.directory_query.sort.column, not self.directory_query.sort.descending)
+
+    def on_screen_suspend(self) -> None:
+        self._left = True
+
+    def on_screen_resume(self) -> None:
+        # Back from a profile or a dialog: what was done there (a plan change, a
+        # refund, an edit) shows in the rows at once, with the cursor kept.
+        if self._left:
+            self._left = False
+            self.action_reload()
 
     def action_reload(self) -> None:
         current = self.table.current_row

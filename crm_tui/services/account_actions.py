@@ -634,6 +634,12 @@ class AccountActions:
             values["status"] = answer.status
         if answer.current_period_end is not None:
             values["current_period_end"] = answer.current_period_end
+        if kind == "extend_trial":
+            # The first payment is due when the trial ends, never before it.
+            stored_end = as_utc(sub.current_period_end) if sub.current_period_end else None
+            period_end = values.get("current_period_end") or stored_end
+            if period_end is None or period_end < values["trial_end"]:
+                values["current_period_end"] = values["trial_end"]
         connection.execute(sa.update(_sub).where(_sub.c.id == sub.id).values(**values))
         refresh_summary(connection, sub.customer_id)
         return f"{text} (subscription #{sub.id}): {p['reason']}"

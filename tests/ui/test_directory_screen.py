@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from crm_tui.app import CrmApp
 from crm_tui.screens.directory import DirectoryScreen
 from crm_tui.screens.filters import FiltersScreen
@@ -230,6 +232,32 @@ async def test_enter_opens_overview_and_escape_returns_intact(app: CrmApp) -> No
         assert isinstance(app.screen, DirectoryScreen)
         assert app.directory.search_input.value == "ada"
         assert _names(app) == ["Ada Lovelace"]
+
+
+async def test_what_changed_in_a_profile_shows_on_return(app: CrmApp, directory_url: str) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_rows(pilot)
+        app.directory.search_input.value = "customer00"
+        await wait_for_rows(pilot)
+        await pilot.press("down", "down")  # the third row
+        chosen = _table(app).current_row
+        assert chosen is not None and chosen.name == "Customer 002"
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, CustomerScreen)
+        engine = sa.create_engine(directory_url)
+        with engine.begin() as connection:  # as an edit made from the profile would
+            connection.execute(
+                sa.text("UPDATE customer SET current_plan = 'Renamed Plan' WHERE id = :id"),
+                {"id": chosen.id},
+            )
+        engine.dispose()
+        await pilot.press("escape")
+        await pilot.pause(0.5)
+        await wait_for_rows(pilot)
+        current = _table(app).current_row
+        assert current is not None and current.id == chosen.id  # the cursor stayed
+        assert current.plan == "Renamed Plan"
 
 
 async def test_help_lists_the_directory_keys(app: CrmApp) -> None:

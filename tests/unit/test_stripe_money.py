@@ -311,6 +311,7 @@ def test_trial_extension(world: World) -> None:
     assert after - before == 7 * 86400
     (row,) = world.local("subscription", id=sub.id)
     assert int(row.trial_end.timestamp()) == after
+    assert row.current_period_end >= row.trial_end  # the first payment moves with it
     with pytest.raises(InvalidInput):
         world.actions().extend_trial(world.subscription(world.ann).id, 7, "Not in trial", AGENT)
 
