@@ -128,7 +128,7 @@ def _account(p: CustomerProfile) -> list[tuple[str, str]]:
         ("Current plan", p.current_plan or "—"),
         ("Next renewal", format_date(p.next_renewal) or "—"),
     ]
-    rows += [(f"{provider.capitalize()} id", value) for provider, value in p.external_ids]
+    rows += [(f"{_provider_name(provider)} id", value) for provider, value in p.external_ids]
     rows.append(("Last change", f"{format_moment(p.updated_at)} UTC by {p.updated_by}"))
     return rows
 
@@ -214,6 +214,14 @@ def subscriptions_renderable(profile: CustomerProfile) -> RenderableType:
         parts += [_fields(_subscription_title(sub), _subscription_rows(sub)), Text("")]
     parts.append(_orders(profile))
     return Group(*parts)
+
+
+PROVIDER_NAMES = {"paypal": "PayPal", "stripe": "Stripe"}
+
+
+def _provider_name(provider: str) -> str:
+    """A provider as its owner writes it (PayPal, not Paypal)."""
+    return PROVIDER_NAMES.get(provider, provider.capitalize())
 
 
 def _subscription_title(sub: SubscriptionDetail) -> str:
