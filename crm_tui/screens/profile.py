@@ -33,6 +33,7 @@ from crm_tui.screens.cancel_dialog import CancelDialog
 from crm_tui.screens.credit_dialog import CreditDialog
 from crm_tui.screens.details_form import DetailsForm
 from crm_tui.screens.invoice_dialog import InvoiceDialog
+from crm_tui.screens.link_dialog import PaymentLinkDialog
 from crm_tui.screens.mark_paid_dialog import MarkPaidDialog
 from crm_tui.screens.note_form import NoteForm
 from crm_tui.screens.pause_dialog import PauseDialog
@@ -105,6 +106,9 @@ class ProfileScreen(Screen[None]):
         Binding("x", "extend_trial", "Extend trial", show=False, id="profile.extend_trial"),
         Binding("P", "mark_paid", "Mark manual payment paid", show=False, id="profile.mark_paid"),
         Binding("A", "affiliate", "Affiliate and commission", show=False, id="profile.affiliate"),
+        Binding(
+            "l", "payment_link", "Send payment-method link", show=False, id="profile.payment_link"
+        ),
         Binding("ctrl+r", "reload", "Reload", show=False, id="profile.reload"),
     ]
     DEFAULT_CSS = """
@@ -624,6 +628,22 @@ class ProfileScreen(Screen[None]):
         if actions is None or payment is None or self.profile is None:
             return
         dialog = AffiliateDialog(actions, self.actor, self.profile, payment)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_payment_link(self) -> None:
+        actions = self._ready_for_actions()
+        if actions is None or self.profile is None:
+            return
+        from crm_tui.config import Settings
+        from crm_tui.services.email_channel import EmailChannel
+        from crm_tui.services.secrets import Secrets
+
+        settings = getattr(self.app, "settings", None) or Settings()
+        channel = EmailChannel(self.engine, settings, Secrets())
+        return_url = settings.billing_portal_return_url
+        dialog = PaymentLinkDialog(
+            actions, self.actor, self.profile, channel, return_url=return_url
+        )
         self.app.push_screen(dialog, self._after_action)
 
     def action_reload(self) -> None:
