@@ -104,6 +104,9 @@ class DirectoryFilters:
     has_active_subscription: bool | None = None
     ltv_min_minor: int | None = None  # in each customer's own currency
     ltv_max_minor: int | None = None
+    # Named sets of customers (services/membership.py): segments, failed payments,
+    # escalations... A customer must be in every one.
+    sets: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -131,6 +134,10 @@ class DirectoryFilters:
             low = format_major(self.ltv_min_minor) if self.ltv_min_minor is not None else "…"
             high = format_major(self.ltv_max_minor) if self.ltv_max_minor is not None else "…"
             labels.append(f"LTV: {low}–{high}")
+        if self.sets:
+            from crm_tui.services import membership  # loads the tables: off cold start
+
+            labels.extend(membership.label(name) for name in self.sets)
         return labels
 
 
@@ -471,6 +478,10 @@ class DirectoryService:
             clauses.append(_c.c.ltv_minor >= filters.ltv_min_minor)
         if filters.ltv_max_minor is not None:
             clauses.append(_c.c.ltv_minor <= filters.ltv_max_minor)
+        if filters.sets:
+            from crm_tui.services import membership  # loads the tables: off cold start
+
+            clauses.extend(membership.clause(name, _c.c.id) for name in filters.sets)
         return clauses
 
     # ----------------------------------------------------------------------- search
