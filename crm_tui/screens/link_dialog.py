@@ -19,12 +19,12 @@ from textual.widgets import Static
 
 from crm_tui.models.profile import CustomerProfile
 from crm_tui.screens.account_dialog import AccountActionDialog, customer_line
-from crm_tui.services.account_actions import AccountActions, ActionDone
+from crm_tui.services.account_actions import PAYMENT_LINK_SUBJECT, AccountActions, ActionDone
 from crm_tui.services.actor import Actor
 from crm_tui.services.email_channel import EmailChannel, EmailFailed, EmailNotConfigured
 from crm_tui.text import safe_text
 
-SUBJECT = "Update your payment method"  # what AccountActions.send_payment_method_link sends
+SUBJECT = PAYMENT_LINK_SUBJECT
 
 
 def recipient(profile: CustomerProfile) -> str:
@@ -86,7 +86,7 @@ class PaymentLinkDialog(AccountActionDialog):
     @work(thread=True, exclusive=True, group="link-provider", exit_on_error=False)
     def _find_provider(self) -> None:
         try:
-            held = self.actions.credit_provider(self.profile.id)
+            held = self.actions.billing_provider(self.profile.id)
         except Exception as error:
             self.app.call_from_thread(self.show_banner, f"Could not read the provider: {error}")
             return
@@ -105,8 +105,6 @@ class PaymentLinkDialog(AccountActionDialog):
         customer_id, channel, return_url = self.profile.id, self.channel, self.return_url
 
         def send() -> ActionDone:
-            # Said before the provider is asked for a link that could not be sent.
-            channel.check_configured()
             return self.actions.send_payment_method_link(
                 customer_id, channel, self.actor, return_url=return_url
             )

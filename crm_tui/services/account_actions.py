@@ -65,6 +65,9 @@ PAUSABLE = {SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIAL, SubscriptionSta
 ENDED = {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}
 
 
+PAYMENT_LINK_SUBJECT = "Update your payment method"
+
+
 @dataclass(frozen=True)
 class PlanChangePreview:
     plan_code: str
@@ -370,6 +373,21 @@ class AccountActions:
             return "stripe", rows["stripe"]
         return "manual", ""
 
+    def billing_provider(self, customer_id: int) -> tuple[str, str]:
+        """(provider, the customer's id there) that bills this customer and holds their
+        payment method: Stripe, else PayPal, else manual (pays by hand)."""
+        with self.engine.connect() as connection:
+            rows = {
+                r.provider: r.external_id
+                for r in connection.execute(
+                    sa.select(_external).where(_external.c.customer_id == customer_id)
+                )
+            }
+        for provider in ("stripe", "paypal"):
+            if provider in rows:
+                return provider, rows[provider]
+        return "manual", ""
+
     def apply_credit(
         self, customer_id: int, amount_minor: int, currency: str, reason: str, actor: Actor
     ) -> ActionDone:
@@ -414,7 +432,8 @@ class AccountActions:
         Nothing moves, so no intent: the link comes from the provider, the email goes
         through `channel` (services.email_channel.EmailChannel), which records it on
         the customer's activity — and a failure there, retryable from the profile."""
-        provider_name, external = self.credit_provider(customer_id)
+        channel.check_configured()  # before the provider makes a link nobody can send
+        provider_name, external = self.billing_provider(customer_id)
         provider = self.providers.get(provider_name)
         if provider is None:
             raise ActionFailed(f"no provider '{provider_name}' is set up")
@@ -424,7 +443,7 @@ class AccountActions:
             raise ActionFailed(error.message) from error
         sent = channel.send(
             customer_id,
-            "Update your payment method",
+            PAYMENT_LINK_SUBJECT,
             "Hello,\n\nplease update the card we charge for your subscription here:\n\n"
             f"{link}\n\nThe link is valid for a short time. If it has expired, reply to "
             "this email and we will send a new one.\n",

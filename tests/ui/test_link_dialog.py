@@ -279,8 +279,8 @@ async def test_a_paypal_customer_gets_no_link(
         await _confirm(pilot)
         assert app.screen is dialog
         text = _flat(app)
-        assert "No link sent" in text
-        assert "link to send" in text
+        assert "No link sent (paypal)" in text  # PayPal's own sentence, not "pays by hand"
+        assert "in their own PayPal account" in text
         assert "Nothing was emailed." in text
     assert _snapshot(link_url) == before
     assert smtp_server.messages == []

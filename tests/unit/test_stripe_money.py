@@ -353,9 +353,13 @@ def test_payment_method_link_reaches_the_customer_by_email(
     assert any("Update your payment method" in e.summary for e in events)
 
 
-def test_payment_method_link_refused_where_the_provider_cannot(world: World) -> None:
+def test_payment_method_link_refused_where_the_provider_cannot(
+    world: World, smtp_server: SmtpServer
+) -> None:
     with world.engine.begin() as connection:
         manual = add_customer(connection, name="Manu Al", email="manu@example.com")
+    channel = EmailChannel(world.engine, smtp_server.settings(), Secrets(environ={}))
     with pytest.raises(ActionFailed) as refused:
-        world.actions().send_payment_method_link(manual, object(), AGENT)
+        world.actions().send_payment_method_link(manual, channel, AGENT)
     assert "no payment-method link" in refused.value.message
+    assert smtp_server.messages == []
