@@ -9,7 +9,7 @@ the agent typed again is dropped instead of flashing stale rows.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -34,6 +34,9 @@ from crm_tui.services.directory import (
 )
 from crm_tui.text import safe_text
 from crm_tui.widgets.directory_table import COLUMNS, FETCH_SIZE, DirectoryTable
+
+if TYPE_CHECKING:
+    from crm_tui.services.queues import Queue
 
 SEARCH_MAX_LENGTH = 200
 _COLUMN_LABELS = {column.key: column.label for column in COLUMNS}
@@ -88,12 +91,13 @@ class DirectoryScreen(Screen[None]):
             id="directory.sort_reverse",
         ),
         Binding("N", "new_customer", "New", priority=True, id="directory.new_customer"),
+        Binding("colon", "queues", "Queues", priority=True, id="directory.queues"),
         Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
         Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
     ]
     _LETTER_ACTIONS = frozenset(
-        {"focus_search", "filters", "sort_next", "sort_reverse", "new_customer"}
+        {"focus_search", "filters", "sort_next", "sort_reverse", "new_customer", "queues"}
     )
 
     def __init__(self, *, readonly: bool = False) -> None:
@@ -108,6 +112,7 @@ class DirectoryScreen(Screen[None]):
         self.position: int | None = None
         self.notice = "Opening the database…"
         self._left = False  # another screen is (or was) on top: reload on return
+        self.queue: Queue | None = None  # the queue opened last, while its view holds
 
     def compose(self) -> ComposeResult:
         yield Static(Text("crm-tui · customers"), id="title-bar")
@@ -324,6 +329,31 @@ class DirectoryScreen(Screen[None]):
         if new_customer is not None:
             new_customer()
 
+    def action_queues(self) -> None:
+        if self.service is None or self.actor is None:
+            self.notify("The database is still opening.", severity="warning")
+            return
+        # Imported on first use: queues load the tables (SQLModel), off cold start.
+        from crm_tui.screens.queue_picker import QueuePicker
+        from crm_tui.services.queues import QueueService
+
+        picker = QueuePicker(
+            QueueService(self.service.engine), self.service, self.actor, self.directory_query
+        )
+        self.app.push_screen(picker, self.open_queue)
+
+    def open_queue(self, queue: Queue | None) -> None:
+        """Show a queue: its search, filters and sort, from the first row."""
+        if queue is None:
+            return
+        self.queue = queue
+        self.directory_query = queue.query
+        self.table.set_sort(queue.query.sort.column, queue.query.sort.descending)
+        with self.prevent(Input.Changed):
+            self.search_input.value = queue.query.search
+        self.set_focus(self.table)
+        self.reload()
+
     def action_filters(self) -> None:
         if self.service is None or self.actor is None:
             self.notify("The database is still opening.", severity="warning")
@@ -393,6 +423,8 @@ class DirectoryScreen(Screen[None]):
             noun = "customer" if count.value == 1 and not count.capped else "customers"
             where = f"{self.position + 1:,} of " if self.position is not None else ""
             parts.append(f"{where}{count} {noun}")
+        if self.queue is not None and self.queue.query == self.directory_query:
+            parts.insert(0, f"queue: {self.queue.name}")
         arrow = "▼" if self.directory_query.sort.descending else "▲"
         parts.append(f"sort: {_COLUMN_LABELS[self.directory_query.sort.column]} {arrow}")
         parts.extend(self.directory_query.filters.describe())

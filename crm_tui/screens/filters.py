@@ -61,6 +61,16 @@ def _parse_amount(text: str, label: str) -> int | None:
         raise FilterError(f"{label}: {safe_text(error)}") from None
 
 
+def _segment_options() -> list[tuple[str, str]]:
+    from crm_tui.services.membership import SEGMENT_NAMES  # loads the tables: on use
+
+    return [(label, f"segment:{code}") for code, label in SEGMENT_NAMES.items()]
+
+
+def _segment_of(filters: DirectoryFilters) -> str | None:
+    return next((name for name in filters.sets if name.startswith("segment:")), None)
+
+
 class FiltersScreen(ModalScreen[DirectoryFilters | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="filters.cancel"),
@@ -111,6 +121,13 @@ class FiltersScreen(ModalScreen[DirectoryFilters | None]):
                         prompt="any subscription",
                         id="filter-active",
                     )
+                yield Label("Segment")
+                yield Select(
+                    _segment_options(),
+                    value=_segment_of(current) or Select.NULL,
+                    prompt="any segment",
+                    id="filter-segment",
+                )
                 yield Label("Registered from · to (YYYY-MM-DD)")
                 with Horizontal():
                     yield self._input("filter-from", current.registered_from, "from")
@@ -195,7 +212,14 @@ class FiltersScreen(ModalScreen[DirectoryFilters | None]):
             has_active_subscription=None if active is None else active == "yes",
             ltv_min_minor=ltv_min,
             ltv_max_minor=ltv_max,
+            sets=self._sets(),
         )
+
+    def _sets(self) -> tuple[str, ...]:
+        """The segment chosen here, and the queue's other sets, kept as they were."""
+        kept = tuple(name for name in self.current.sets if not name.startswith("segment:"))
+        segment = self._select("filter-segment")
+        return (*kept, segment) if segment else kept
 
     # ------------------------------------------------------------------ actions
 
