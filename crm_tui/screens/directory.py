@@ -90,7 +90,7 @@ class DirectoryScreen(Screen[None]):
             priority=True,
             id="directory.sort_reverse",
         ),
-        Binding("N", "new_customer", "New", priority=True, id="directory.new_customer"),
+        Binding("N", "new_customer", "New", show=False, priority=True, id="directory.new_customer"),
         Binding("colon", "queues", "Queues", priority=True, id="directory.queues"),
         Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
         Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
