@@ -21,6 +21,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from crm_tui.models.read import DirectoryRow
+from crm_tui.screens.directory_marks import Marks
 from crm_tui.screens.filters import FiltersScreen
 from crm_tui.services.actor import Actor
 from crm_tui.services.directory import (
@@ -92,12 +93,25 @@ class DirectoryScreen(Screen[None]):
         ),
         Binding("N", "new_customer", "New", show=False, priority=True, id="directory.new_customer"),
         Binding("colon", "queues", "Queues", priority=True, id="directory.queues"),
+        Binding("space", "toggle_mark", "Mark", show=False, priority=True, id="directory.mark"),
+        Binding(
+            "ctrl+a", "mark_all", "Mark all", show=False, priority=True, id="directory.mark_all"
+        ),
         Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
         Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
     ]
     _LETTER_ACTIONS = frozenset(
-        {"focus_search", "filters", "sort_next", "sort_reverse", "new_customer", "queues"}
+        {
+            "focus_search",
+            "filters",
+            "sort_next",
+            "sort_reverse",
+            "new_customer",
+            "queues",
+            "toggle_mark",
+            "mark_all",
+        }
     )
 
     def __init__(self, *, readonly: bool = False) -> None:
@@ -113,6 +127,7 @@ class DirectoryScreen(Screen[None]):
         self.notice = "Opening the database…"
         self._left = False  # another screen is (or was) on top: reload on return
         self.queue: Queue | None = None  # the queue opened last, while its view holds
+        self.marks = Marks()
 
     def compose(self) -> ComposeResult:
         yield Static(Text("crm-tui · customers"), id="title-bar")
@@ -126,6 +141,7 @@ class DirectoryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.table.is_marked = self.marks.is_marked
         self.table.focus()
         self.table.set_placeholder(self.notice)
         self._update_status()
@@ -164,6 +180,11 @@ class DirectoryScreen(Screen[None]):
         """Ask for the first (or last) window of the current query, and its count."""
         if self.service is None:
             return
+        if not self.marks.follows(self.directory_query):
+            # "Every match" was of another search: it cannot silently become this one.
+            self.marks.clear()
+            self.table.marks_changed()
+            self.notify("Marks cleared: the search or filters changed.", timeout=3)
         self.generation += 1
         if edge == "first":
             self.match_count = None
@@ -329,6 +350,26 @@ class DirectoryScreen(Screen[None]):
         if new_customer is not None:
             new_customer()
 
+    # -------------------------------------------------------------------- marking
+
+    def action_toggle_mark(self) -> None:
+        row = self.table.current_row
+        if row is None:
+            return
+        self.marks.toggle(row.id)
+        self.table.move_cursor(1)  # space, space, space marks a run of rows
+        self.table.marks_changed()
+        self._update_status()
+
+    def action_mark_all(self) -> None:
+        """Every customer matching the search and filters (again: none)."""
+        if self.marks.all_of is not None and not self.marks.ids:
+            self.marks.clear()
+        else:
+            self.marks.mark_all(self.directory_query)
+        self.table.marks_changed()
+        self._update_status()
+
     def action_queues(self) -> None:
         if self.service is None or self.actor is None:
             self.notify("The database is still opening.", severity="warning")
@@ -423,6 +464,8 @@ class DirectoryScreen(Screen[None]):
             noun = "customer" if count.value == 1 and not count.capped else "customers"
             where = f"{self.position + 1:,} of " if self.position is not None else ""
             parts.append(f"{where}{count} {noun}")
+        if self.marks:
+            parts.insert(0, f"{self.marks.count(self.match_count)} marked")
         if self.queue is not None and self.queue.query == self.directory_query:
             parts.insert(0, f"queue: {self.queue.name}")
         arrow = "▼" if self.directory_query.sort.descending else "▲"

@@ -15,6 +15,7 @@ from `safe_text`, which makes control, escape and bidi characters visible.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
@@ -98,6 +99,9 @@ def fit_columns(width: int) -> tuple[tuple[Column, int], ...]:
     return tuple((column, widths[column.key]) for column in COLUMNS if column in kept)
 
 
+MARK = "✓"  # before the name of a marked customer
+
+
 def cell_text(row: DirectoryRow, key: str) -> str:
     """What a column shows for a row, as one safe line."""
     match key:
@@ -149,6 +153,7 @@ class DirectoryTable(Widget, can_focus=True):
         "directory-table--header",
         "directory-table--cursor",
         "directory-table--placeholder",
+        "directory-table--marked",
         "directory-table--status-active",
         "directory-table--status-inactive",
         "directory-table--status-churned",
@@ -171,6 +176,10 @@ class DirectoryTable(Widget, can_focus=True):
     DirectoryTable:focus > .directory-table--cursor {
         background: $primary;
         color: $text;
+    }
+    DirectoryTable > .directory-table--marked {
+        text-style: bold;
+        color: $accent;
     }
     DirectoryTable > .directory-table--placeholder {
         color: $text-muted;
@@ -223,6 +232,9 @@ class DirectoryTable(Widget, can_focus=True):
         self._pending_move = 0  # the part of a move that waits for rows
         self._waiting: set[Direction] = set()
         self._strips: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
+        # Marking (space, ctrl+a) is the screen's; the table asks whether a row is
+        # marked (part of each cached strip's key), and `marks_changed` redraws.
+        self.is_marked: Callable[[int], bool] = lambda _customer_id: False
 
     # ----------------------------------------------------------- data from the screen
 
@@ -296,6 +308,9 @@ class DirectoryTable(Widget, can_focus=True):
         if self.buffer_offset is None or not self.rows:
             return None
         return self.buffer_offset + self.cursor
+
+    def marks_changed(self) -> None:
+        self.refresh()
 
     def set_sort(self, key: str, descending: bool) -> None:
         """The header's sort arrow. Not redrawn now: the re-sorted rows come with it."""
@@ -474,7 +489,8 @@ class DirectoryTable(Widget, can_focus=True):
         )
 
     def _row_strip(self, row: DirectoryRow, is_cursor: bool, width: int) -> Strip:
-        key = (row.id, row.sort_key, is_cursor, self.has_focus, width, self.sort_key)
+        marked = self.is_marked(row.id)
+        key = (row.id, row.sort_key, is_cursor, self.has_focus, width, self.sort_key, marked)
         cached = self._strips.get(key)
         if cached is not None:
             self._strips.move_to_end(key)
@@ -486,8 +502,13 @@ class DirectoryTable(Widget, can_focus=True):
         for number, (column, column_width) in enumerate(fit_columns(width)):
             if number:
                 segments.append(Segment(" " * _GAP, base))
-            text = fit_cell(cell_text(row, column.key), column_width, column.align)
-            segments.append(Segment(text, self._cell_style(row, column.key, base, is_cursor)))
+            text = cell_text(row, column.key)
+            style = self._cell_style(row, column.key, base, is_cursor)
+            if marked and column.key == "name":
+                # A mark you can read without colour (NO_COLOR, a monochrome terminal).
+                text = f"{MARK} {text}"
+                style = style + self.get_component_rich_style("directory-table--marked")
+            segments.append(Segment(fit_cell(text, column_width, column.align), style))
         # Cells that share a style become one segment: every frame that scrolls pays
         # per segment (Textual's line filters rebuild each one), so fewer is faster.
         simple = list(Segment.simplify(segments))

@@ -312,3 +312,47 @@ async def test_unopenable_database_is_reported_not_raised(tmp_path: object) -> N
         await pilot.pause(1.0)
         assert isinstance(app.screen, DirectoryScreen)
         assert "cannot open" in _screen_text(app)
+
+
+async def test_space_marks_rows_and_the_status_line_counts_them(app: CrmApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_rows(pilot)
+        first, second = _table(app).rows[0], _table(app).rows[1]
+        await pilot.press("space", "space")  # marks a run: the cursor moves down
+        assert app.directory.marks.ids == {first.id, second.id}
+        assert _status(app).startswith("2 marked · ")
+        assert "✓ " in _screen_text(app)
+        await pilot.press("up", "space")  # unmarks the second again
+        assert app.directory.marks.ids == {first.id}
+        await pilot.press("slash", *"customer01", "enter")  # id marks survive a search
+        await wait_for_rows(pilot)
+        assert _status(app).startswith("1 marked · ")
+
+
+async def test_ctrl_a_marks_every_match_across_pages_then_none(app: CrmApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_rows(pilot)
+        await pilot.press("slash", *"customer", "enter")
+        await wait_for_rows(pilot)
+        matches = app.directory.match_count
+        assert matches is not None and matches.value == BASE_COUNT
+        await pilot.press("ctrl+a")
+        assert _status(app).startswith(f"{BASE_COUNT:,} marked · ")
+        assert app.directory.marks.all_of == app.directory.directory_query
+        assert app.directory.marks.ids == set()  # nothing loaded: the query is the selection
+        await pilot.press("space")  # unmark one of them
+        assert _status(app).startswith(f"{BASE_COUNT - 1:,} marked · ")
+        await pilot.press("ctrl+a", "ctrl+a")  # all again, then none
+        assert not app.directory.marks
+        await pilot.press("ctrl+a")
+        await pilot.press("slash", *"zz")  # another search: "all" cannot follow it
+        await wait_for_rows(pilot)
+        assert not app.directory.marks and "marked" not in _status(app)
+
+
+async def test_space_and_ctrl_a_type_into_the_search_box(app: CrmApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_rows(pilot)
+        await pilot.press("slash", *"ada", "space", *"love")
+        assert app.directory.search_input.value == "ada love"
+        assert not app.directory.marks
