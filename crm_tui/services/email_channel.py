@@ -145,17 +145,21 @@ class EmailChannel:
         attachments: Sequence[Attachment] = (),
         template: str = "",
         details: Mapping[str, Any] | None = None,
+        campaign_id: str = "",
     ) -> SentEmail:
         """Send `subject`/`body` to the customer; EmailFailed (after recording) if refused.
 
-        `details` are added to the activity event (an invoice id, for instance)."""
+        `details` are added to the activity event (an invoice id, for instance);
+        `campaign_id` ties the message to a campaign, which resumes by it."""
         self.check_configured()
         _no_line_breaks("subject", subject, "subject")
         files = self._checked_attachments(attachments)
         with self.engine.begin() as connection:
             customer = customer_row(connection, customer_id)
             to = self._recipient(customer)
-            email_id = self._store(connection, customer.id, to, subject, body, template, actor)
+            email_id = self._store(
+                connection, customer.id, to, subject, body, template, actor, campaign_id
+            )
         return self._attempt(email_id, files, actor, dict(details or {}), retry=False)
 
     def retry(
@@ -239,11 +243,12 @@ class EmailChannel:
         body: str,
         template: str,
         actor: Actor,
+        campaign_id: str = "",
     ) -> int:
         key = connection.execute(
             sa.insert(_email).values(
                 customer_id=customer_id,
-                campaign_id="",
+                campaign_id=campaign_id,
                 template=template,
                 to_address=to,
                 subject=subject,
