@@ -9,6 +9,7 @@ and its age. Each write leaves one support activity event.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -248,3 +249,26 @@ def test_the_escalated_queue_lists_open_ones_longest_waiting_first(
     directory = DirectoryService(engine)
     query = DirectoryQuery(filters=DirectoryFilters(sets=("escalated",)))
     assert sorted(row.id for row in directory.window(query, lee)) == sorted([grace, customer])
+
+
+def test_two_agents_escalating_at_once_leave_one_escalation(
+    engine: Engine, service: EscalationService, maria: Actor, sam: Actor, customer: int
+) -> None:
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def escalate(actor: Actor) -> None:
+        start.wait()
+        try:
+            service.escalate(customer, f"Escalated by {actor.label}", actor)
+            outcomes.append("raised")
+        except AlreadyEscalated:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=escalate, args=(a,)) for a in (maria, sam)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["raised", "refused"]
+    assert len(_rows(engine)) == 1 and len(_events(engine)) == 1
