@@ -262,7 +262,9 @@ def test_preview_counts_exactly_what_moves_and_names_the_conflicts(
     }
 
 
-def test_preview_writes_nothing(engine: Engine, service: MergeService, maria: Actor, pair: Pair):
+def test_preview_writes_nothing(
+    engine: Engine, service: MergeService, maria: Actor, pair: Pair
+) -> None:
     before = _snapshot(engine)
     service.preview(pair.keep, pair.dup, maria)
     assert _snapshot(engine) == before
@@ -296,7 +298,8 @@ def test_merge_moves_every_related_record_to_the_survivor(
     assert set(_counts(engine, pair.dup).values()) == {0}
     with engine.connect() as c:
         assert c.execute(sa.select(_customer).where(_customer.c.id == pair.dup)).first() is None
-        merged = dict(c.execute(sa.select(_merged.c.old_customer_id, _merged.c.survivor_id)).all())
+        records = c.execute(sa.select(_merged.c.old_customer_id, _merged.c.survivor_id))
+        merged: dict[int, int] = {row.old_customer_id: row.survivor_id for row in records}
         assert merged == {pair.dup: pair.keep, pair.earlier: pair.keep}
         survivor = c.execute(sa.select(_customer).where(_customer.c.id == pair.keep)).one()
     # The summary columns now include the duplicate's money and subscription.
