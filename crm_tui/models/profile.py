@@ -487,6 +487,8 @@ class CustomerProfile:
     updated_at: datetime
     updated_by: str
     pending_actions: tuple[PendingActionView, ...] = ()  # oldest first
+    escalation: str = ""  # the open escalation, said in one line ("" when none)
+    segments: tuple[str, ...] = ()  # segment names, for the badge
 
     @property
     def payments_count(self) -> int:
@@ -536,4 +538,6 @@ class CustomerProfile:
             "updated_at": _iso(self.updated_at),
             "updated_by": self.updated_by,
             "pending_actions": [action.as_json() for action in self.pending_actions],
+            "escalation": self.escalation,
+            "segments": list(self.segments),
         }

@@ -109,6 +109,13 @@ class ProfileScreen(Screen[None]):
         Binding(
             "l", "payment_link", "Send payment-method link", show=False, id="profile.payment_link"
         ),
+        Binding(
+            "exclamation_mark",
+            "escalate",
+            "Escalate to a manager",
+            show=False,
+            id="profile.escalate",
+        ),
         Binding("ctrl+r", "reload", "Reload", show=False, id="profile.reload"),
     ]
     DEFAULT_CSS = """
@@ -511,6 +518,21 @@ class ProfileScreen(Screen[None]):
     def _open_pause(self, sub: SubscriptionDetail, offer: str = "") -> None:
         assert self.actions is not None and self.profile is not None
         dialog = PauseDialog(self.actions, self.actor, self.profile, sub, offer=offer)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_escalate(self) -> None:
+        actions = self._ready_for_actions()
+        if actions is None or self.profile is None:
+            return
+        if self.profile.escalation:
+            self.notify(f"Already escalated {self.profile.escalation}", timeout=6, markup=False)
+            return
+        from crm_tui.screens.escalate_dialog import EscalateDialog
+        from crm_tui.services.escalations import EscalationService
+
+        dialog = EscalateDialog(
+            actions, EscalationService(actions.engine), self.actor, self.profile
+        )
         self.app.push_screen(dialog, self._after_action)
 
     def action_resume(self) -> None:

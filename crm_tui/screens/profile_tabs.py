@@ -65,6 +65,10 @@ def at_a_glance(profile: CustomerProfile) -> Text:
     if state != "active":
         glance.stylize("reverse", len("account "), len("account ") + len(state))
     glance.append("\n" + second)
+    if profile.segments:
+        glance.append("\n" + " ".join(f"[{safe_text(name)}]" for name in profile.segments))
+    if profile.escalation:
+        glance.append(f"\nESCALATED {safe_text(profile.escalation)}", style="bold red")
     for pending in profile.pending_actions:
         # An unknown outcome at a provider: say so first, the agent must not act twice.
         glance.append(

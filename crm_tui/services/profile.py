@@ -70,6 +70,7 @@ _external_id = _TABLES["external_id"]
 _agent = _TABLES["agent"]
 _merged = _TABLES["merged_customer"]
 _intent = _TABLES["provider_intent"]
+_esc, _segment, _member = _TABLES["escalation"], _TABLES["segment"], _TABLES["customer_segment"]
 
 USAGE_MONTHS = 6  # months of usage the Overview shows
 CUSTOMER_ACTOR_LABEL = "customer (self-service)"
@@ -223,7 +224,31 @@ class _ProfileReader:
             updated_at=_aware(c.updated_at),  # type: ignore[arg-type]
             updated_by=self._agent_name(c.updated_by_agent_id) or "system",
             pending_actions=self._pending_actions(),
+            escalation=self._escalation(),
+            segments=self._segments(),
         )
+
+    def _escalation(self) -> str:
+        row = self.connection.execute(
+            sa.select(_esc)
+            .where(_esc.c.customer_id == self.id, _esc.c.status == "open")
+            .order_by(_esc.c.raised_at)
+            .limit(1)
+        ).first()
+        if row is None:
+            return ""
+        by = self._agent_name(row.raised_by_agent_id) or "system"
+        when = _aware(row.raised_at)
+        return f"by {by} on {when:%Y-%m-%d %H:%M} UTC: {row.reason}"
+
+    def _segments(self) -> tuple[str, ...]:
+        rows = self.connection.execute(
+            sa.select(_segment.c.name)
+            .join(_member, _member.c.segment_id == _segment.c.id)
+            .where(_member.c.customer_id == self.id)
+            .order_by(_segment.c.id)
+        )
+        return tuple(rows.scalars())
 
     def _pending_actions(self) -> tuple[PendingActionView, ...]:
         rows = self.connection.execute(

@@ -866,3 +866,32 @@ def test_cancel_dialog_snapshot(snap_compare: Any, accounts_url: str) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(accounts_app(accounts_url), terminal_size=(80, 24), run_before=opened)
+
+
+# ---------------------------------------------------------------------- escalate
+
+
+async def test_escalate_with_a_reason_shows_on_the_profile_and_only_once(
+    accounts_url: str,
+) -> None:
+    app = accounts_app(accounts_url)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await _profile(pilot, GRACE)
+        await _escape_changes_nothing(pilot, accounts_url, "exclamation_mark")
+        dialog = await _dialog(pilot, "exclamation_mark")
+        assert "Flags the customer for manager review" in _flat(app)
+        await _confirm(pilot)  # no reason: refused beside the field
+        assert "is required" in _field_error(dialog, "reason")
+        assert _rows(accounts_url, "SELECT * FROM escalation") == []
+        _fill(dialog, "reason", "Threatens a chargeback over the double charge")
+        before = screen.profile
+        await _confirm(pilot)
+        text = await _done(pilot, before, "1")
+        assert "ESCALATED by tester on " in text
+        assert "Threatens a chargeback over the double charge" in text
+        await pilot.press("exclamation_mark")  # a second one is not opened
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ProfileScreen)
+        assert "Already escalated by tester" in _notes(app)
+    (row,) = _rows(accounts_url, "SELECT status, reason FROM escalation")
+    assert tuple(row) == ("open", "Threatens a chargeback over the double charge")
