@@ -348,8 +348,29 @@ class DirectoryService:
             ).scalar_one()
         return MatchCount(min(int(found), cap), capped=found > cap)
 
+    def marked_ids(self, every_match_of: DirectoryQuery | None, ids: set[int]) -> sa.Select[Any]:
+        """The ids of what an agent marked, as one SELECT a bulk action runs on in SQL
+        (never a million ids in memory): every match of a query except `ids`, or else
+        exactly `ids`."""
+        if every_match_of is None:
+            return sa.select(_c.c.id).where(_c.c.id.in_(sorted(ids)))
+        terms = SearchTerms.parse(every_match_of.search)
+        if not terms.text and not every_match_of.filters.active:
+            matches = sa.select(_c.c.id)
+        else:
+            with self.engine.connect() as connection:  # the search strategy reads stats
+                matches = self._count_select(connection, every_match_of, terms, None)
+        if not ids:
+            return matches
+        inner = matches.subquery()
+        return sa.select(inner.c.id).where(inner.c.id.not_in(sorted(ids)))
+
     def _count_select(
-        self, connection: sa.Connection, query: DirectoryQuery, terms: SearchTerms, limit: int
+        self,
+        connection: sa.Connection,
+        query: DirectoryQuery,
+        terms: SearchTerms,
+        limit: int | None,
     ) -> sa.Select[Any]:
         """The ids of up to `limit` matches, in whatever order is cheapest.
 

@@ -249,6 +249,22 @@ def test_counts_are_capped(engine: Engine) -> None:
     assert service.count(d.DirectoryQuery(search="customer 004"), SYSTEM) == d.MatchCount(11, False)
 
 
+@pytest.mark.parametrize("search", ["", "customer 004", "c1", "example"])
+def test_marked_ids_are_every_match_past_the_count_cap_minus_unmarked(
+    engine: Engine, search: str
+) -> None:
+    _many(engine, 120)
+    service = d.DirectoryService(engine)
+    query = d.DirectoryQuery(search=search, filters=d.DirectoryFilters(ltv_max_minor=3))
+    shown = [r.id for r in service.window(query, SYSTEM, limit=500)]
+    with engine.connect() as c:
+        every = set(c.execute(service.marked_ids(query, set())).scalars())
+        assert every == set(shown) and len(every) == len(shown)
+        some = set(shown[:3])
+        assert set(c.execute(service.marked_ids(query, some)).scalars()) == set(shown) - some
+        assert set(c.execute(service.marked_ids(None, some)).scalars()) == some
+
+
 def test_counts_agree_with_windows(service: d.DirectoryService) -> None:
     """Counts start from the search index; windows may walk the sort index. Same answers."""
     queries = [
