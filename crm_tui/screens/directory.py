@@ -97,6 +97,9 @@ class DirectoryScreen(Screen[None]):
         Binding(
             "ctrl+a", "mark_all", "Mark all", show=False, priority=True, id="directory.mark_all"
         ),
+        Binding(
+            "M", "campaign", "Email campaign", show=False, priority=True, id="directory.campaign"
+        ),
         Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
         Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
@@ -111,6 +114,7 @@ class DirectoryScreen(Screen[None]):
             "queues",
             "toggle_mark",
             "mark_all",
+            "campaign",
         }
     )
 
@@ -369,6 +373,34 @@ class DirectoryScreen(Screen[None]):
             self.marks.mark_all(self.directory_query)
         self.table.marks_changed()
         self._update_status()
+
+    # --------------------------------------------------------------- bulk actions
+
+    def _marked_or_say(self) -> bool:
+        if self.service is None or self.actor is None:
+            self.notify("The database is still opening.", severity="warning")
+            return False
+        if self.readonly:
+            self.notify("Read-only: bulk actions are not possible here.", severity="warning")
+            return False
+        if not self.marks:
+            self.notify("Mark customers first: space marks one, ctrl+a every match.", timeout=4)
+            return False
+        return True
+
+    def action_campaign(self) -> None:
+        """M: send an email template to every marked customer."""
+        if not self._marked_or_say():
+            return
+        assert self.service is not None and self.actor is not None
+        from crm_tui.screens.bulk_actions import campaign_action
+        from crm_tui.screens.bulk_dialog import BulkDialog
+
+        action = campaign_action(
+            self.service, self.actor, self.app, self.marks.all_of, set(self.marks.ids)
+        )
+        marked = f"{self.marks.count(self.match_count)} marked"
+        self.app.push_screen(BulkDialog(action, marked))
 
     def action_queues(self) -> None:
         if self.service is None or self.actor is None:

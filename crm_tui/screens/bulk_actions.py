@@ -1,0 +1,70 @@
+"""The bulk actions the directory offers on marked customers, as BulkActions for
+the shared dialog (screens/bulk_dialog.py): each is a preview and an apply over
+the services, with the marked customers as one SQL selection of ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import App
+
+from crm_tui.screens.bulk_dialog import BulkAction, Progress
+from crm_tui.services.actor import Actor
+from crm_tui.services.directory import DirectoryQuery, DirectoryService
+
+
+def campaign_action(
+    directory: DirectoryService,
+    actor: Actor,
+    app: App[Any],
+    every_match_of: DirectoryQuery | None,
+    ids: set[int],
+) -> BulkAction:
+    """M: an email template to every marked customer, previewed first (who, how many,
+    what the first ones get), then sent in resumable batches."""
+    from crm_tui.services.campaigns import CampaignPreview, CampaignService
+    from crm_tui.services.email_channel import EmailChannel, EmailNotConfigured
+    from crm_tui.services.email_templates import TemplateProblem, TemplateService
+    from crm_tui.services.secrets import Secrets
+
+    templates = TemplateService()
+    channel = EmailChannel(directory.engine, app.settings, Secrets())  # type: ignore[attr-defined]
+    service = CampaignService(directory.engine, channel, templates)
+    previews: dict[str, CampaignPreview] = {}
+
+    def recipients() -> Any:
+        return directory.marked_ids(every_match_of, ids)
+
+    def preview(name: str) -> list[str]:
+        try:
+            channel.check_configured()
+            # The same template previewed again keeps its campaign id: a resumed send.
+            known = previews[name].campaign_id if name in previews else ""
+            shown = service.preview(name, recipients(), known)
+        except (TemplateProblem, EmailNotConfigured) as problem:
+            raise ValueError(str(problem)) from None
+        previews[name] = shown
+        lines = shown.lines()
+        for customer, email in shown.examples[:2]:
+            lines.append(f"— {customer}: “{email.subject}”")
+            lines.extend(f"  {line}" for line in email.body.splitlines()[:3])
+        return lines
+
+    def apply(name: str, should_stop: Callable[[], bool], progress: Progress) -> str:
+        shown = previews[name]
+        report = service.send(
+            shown, recipients(), actor, should_stop=should_stop, progress=progress
+        )
+        return report.summary()
+
+    names = ", ".join(t.name for t in templates.templates())
+    return BulkAction(
+        title="Email campaign to the marked customers",
+        field_label="Template",
+        placeholder=names,
+        button="Send emails",
+        preview=preview,
+        apply=apply,
+    )
