@@ -49,7 +49,7 @@ def campaign_action(
         lines = shown.lines()
         for customer, email in shown.examples[:2]:
             lines.append(f"— {customer}: “{email.subject}”")
-            lines.extend(f"  {line}" for line in email.body.splitlines()[:3])
+            lines.extend(f"  {line}" for line in email.body.splitlines()[:3] if line.strip())
         return lines
 
     def apply(name: str, should_stop: Callable[[], bool], progress: Progress) -> str:

@@ -52,7 +52,10 @@ class BulkDialog(ModalScreen[str | None]):
         width: 76; max-width: 100%; height: auto; max-height: 100%;
         border: tall $primary; background: $surface; padding: 0 1;
     }
-    #bulk-preview { height: auto; max-height: 12; }
+    #bulk-field { height: auto; }
+    #bulk-field .label { width: 11; padding-top: 1; }
+    #bulk-field Input { width: 1fr; }
+    #bulk-preview { height: auto; max-height: 10; }
     #bulk-message { color: $warning; height: auto; }
     #bulk-buttons { height: auto; align-horizontal: right; }
     #bulk-buttons Button { margin-left: 1; min-width: 12; }
