@@ -52,7 +52,7 @@ def campaign_action(
             lines.extend(f"  {line}" for line in email.body.splitlines()[:3] if line.strip())
         return lines
 
-    def apply(name: str, should_stop: Callable[[], bool], progress: Progress) -> str:
+    def apply(name: str, _reason: str, should_stop: Callable[[], bool], progress: Progress) -> str:
         shown = previews[name]
         report = service.send(
             shown, recipients(), actor, should_stop=should_stop, progress=progress
@@ -67,4 +67,55 @@ def campaign_action(
         button="Send emails",
         preview=preview,
         apply=apply,
+    )
+
+
+def merge_action(directory: DirectoryService, actor: Actor, ids: list[int]) -> BulkAction:
+    """=: merge the two marked customers. The agent types the id to keep; the preview
+    says exactly what moves from the other, how overlaps are settled, and what
+    blocks the merge; the merge is refused if either changed since the preview."""
+    from crm_tui.models.support import MergePreview
+    from crm_tui.services.merge import MergeService
+
+    service = MergeService(directory.engine)
+    first, second = sorted(ids)
+    previews: dict[tuple[int, int], MergePreview] = {}
+
+    def parties(value: str) -> tuple[int, int]:
+        text = value.strip().lstrip("#")
+        if not text.isdigit() or int(text) not in (first, second):
+            raise ValueError(f"type the id to keep: {first} or {second}")
+        keep = int(text)
+        return keep, second if keep == first else first
+
+    def preview(value: str) -> list[str]:
+        keep, gone = parties(value)
+        shown = service.preview(keep, gone, actor)
+        if shown.blockers:
+            raise ValueError("Cannot merge: " + "; ".join(shown.blockers))
+        previews[(keep, gone)] = shown
+        k, m = shown.keep, shown.merge
+        moves = ", ".join(f"{move.moving} {move.label}" for move in shown.moves if move.moving)
+        lines = [
+            f"Keeps #{k.id} {k.name} <{k.email}>.",
+            f"Merges #{m.id} {m.name} <{m.email}> into it; #{m.id} then finds #{k.id}.",
+            f"Moves: {moves or 'nothing but the customer'}.",
+        ]
+        lines.extend(f"· {conflict.message}" for conflict in shown.conflicts)
+        return lines
+
+    def apply(value: str, reason: str, _stop: Callable[[], bool], _progress: Progress) -> str:
+        keep, gone = parties(value)
+        shown = previews[(keep, gone)]
+        service.merge(keep, gone, reason, actor, shown.versions)
+        return f"Merged #{gone} into #{keep}. Searching #{gone} now finds #{keep}."
+
+    return BulkAction(
+        title="Merge two duplicate customers",
+        field_label="Keep #",
+        placeholder=f"the id to keep: {first} or {second}",
+        button="Merge",
+        preview=preview,
+        apply=apply,
+        reason_label="Reason",
     )

@@ -31,7 +31,8 @@ from crm_tui.services.customer_edit import InvalidInput
 
 Progress = Callable[[int, int], None]  # done, total
 Preview = Callable[[str], list[str]]  # what was typed → lines; raises InvalidInput/ValueError
-Apply = Callable[[str, Callable[[], bool], Progress], str]  # → the outcome, one line
+# (what was typed, the reason, should_stop, progress) → the outcome, one line
+Apply = Callable[[str, str, Callable[[], bool], Progress], str]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class BulkAction:
     preview: Preview
     apply: Apply
     initial: str = ""
+    reason_label: str = ""  # set: the action also asks for a reason (kept in activity)
 
 
 class BulkDialog(ModalScreen[str | None]):
@@ -52,9 +54,9 @@ class BulkDialog(ModalScreen[str | None]):
         width: 76; max-width: 100%; height: auto; max-height: 100%;
         border: tall $primary; background: $surface; padding: 0 1;
     }
-    #bulk-field { height: auto; }
-    #bulk-field .label { width: 11; padding-top: 1; }
-    #bulk-field Input { width: 1fr; }
+    .field-row { height: auto; }
+    .field-row .label { width: 11; padding-top: 1; }
+    .field-row Input { width: 1fr; }
     #bulk-preview { height: auto; max-height: 10; }
     #bulk-message { color: $warning; height: auto; }
     #bulk-buttons { height: auto; align-horizontal: right; }
@@ -87,6 +89,10 @@ class BulkDialog(ModalScreen[str | None]):
                     id="bulk-value",
                     select_on_focus=False,
                 )
+            if self.action.reason_label:
+                with Horizontal(id="bulk-reason-row", classes="field-row"):
+                    yield Static(Text(f"{self.action.reason_label:<10}"), classes="label")
+                    yield Input(placeholder="why (at least 5 characters)", id="bulk-reason")
             yield Static(Text("enter: preview"), id="bulk-preview")
             yield ProgressBar(id="bulk-progress", show_eta=False)
             yield Static(id="bulk-message")
@@ -97,6 +103,11 @@ class BulkDialog(ModalScreen[str | None]):
     @property
     def value(self) -> str:
         return self.query_one("#bulk-value", Input).value.strip()
+
+    @property
+    def reason(self) -> str:
+        found = self.query("#bulk-reason")
+        return found.first(Input).value.strip() if found else ""
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#bulk-value", Input))
@@ -109,10 +120,15 @@ class BulkDialog(ModalScreen[str | None]):
         self.previewed = None
         self.query_one("#bulk-apply", Button).disabled = True
 
+    @on(Input.Submitted, "#bulk-reason")
+    def _reason_submitted(self) -> None:
+        self.set_focus(self.query_one("#bulk-apply", Button))
+
     @on(Input.Submitted, "#bulk-value")
     def _submitted(self) -> None:
         if self.previewed is not None and self.previewed == self.value:
-            self.set_focus(self.query_one("#bulk-apply", Button))
+            after = self.query("#bulk-reason") or self.query("#bulk-apply")
+            self.set_focus(after.first())
             return
         self._say("Working out what would change…")
         self._preview(self.value)
@@ -146,19 +162,20 @@ class BulkDialog(ModalScreen[str | None]):
             return
         self.running = True
         self.query_one("#bulk-apply", Button).disabled = True
-        self.query_one("#bulk-value", Input).disabled = True
+        for field in self.query(Input):
+            field.disabled = True
         self.query_one("#bulk-cancel", Button).label = "Stop"
         self.query_one("#bulk-progress", ProgressBar).add_class("running")
         self._say("Applying… escape or Stop stops it.")
-        self._apply(self.value)
+        self._apply(self.value, self.reason)
 
     @work(thread=True, exclusive=True, group="bulk-apply", exit_on_error=False)
-    def _apply(self, value: str) -> None:
+    def _apply(self, value: str, reason: str) -> None:
         def progress(done: int, total: int) -> None:
             self.app.call_from_thread(self._progress, done, total)
 
         try:
-            outcome = self.action.apply(value, self.stop.is_set, progress)
+            outcome = self.action.apply(value, reason, self.stop.is_set, progress)
         except InvalidInput as refusal:
             outcome = "Nothing was changed: " + "; ".join(refusal.errors.values())
         except Exception as error:

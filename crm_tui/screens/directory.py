@@ -100,6 +100,14 @@ class DirectoryScreen(Screen[None]):
         Binding(
             "M", "campaign", "Email campaign", show=False, priority=True, id="directory.campaign"
         ),
+        Binding(
+            "equals_sign",
+            "merge",
+            "Merge two marked",
+            show=False,
+            priority=True,
+            id="directory.merge",
+        ),
         Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
         Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
@@ -115,6 +123,7 @@ class DirectoryScreen(Screen[None]):
             "toggle_mark",
             "mark_all",
             "campaign",
+            "merge",
         }
     )
 
@@ -401,6 +410,26 @@ class DirectoryScreen(Screen[None]):
         )
         marked = f"{self.marks.count(self.match_count)} marked"
         self.app.push_screen(BulkDialog(action, marked))
+
+    def action_merge(self) -> None:
+        """=: merge the two marked customers (duplicates), keeping the one typed."""
+        if not self._marked_or_say():
+            return
+        assert self.service is not None and self.actor is not None
+        if self.marks.all_of is not None or len(self.marks.ids) != 2:
+            self.notify("Mark exactly two customers (space on each) to merge them.", timeout=4)
+            return
+        from crm_tui.screens.bulk_actions import merge_action
+        from crm_tui.screens.bulk_dialog import BulkDialog
+
+        action = merge_action(self.service, self.actor, sorted(self.marks.ids))
+        self.app.push_screen(BulkDialog(action, "2 marked"), self._after_merge)
+
+    def _after_merge(self, outcome: str | None) -> None:
+        if outcome and outcome.startswith("Merged"):
+            self.marks.clear()  # one of the two is gone
+            self.table.marks_changed()
+            self.action_reload()
 
     def action_queues(self) -> None:
         if self.service is None or self.actor is None:
