@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from crm_tui.models.support import TicketView
+
 
 def address_line(address: Any) -> str:
     """Any address-shaped value (a view, a form's input, a row) on one line."""
@@ -489,6 +491,7 @@ class CustomerProfile:
     pending_actions: tuple[PendingActionView, ...] = ()  # oldest first
     escalation: str = ""  # the open escalation, said in one line ("" when none)
     segments: tuple[str, ...] = ()  # segment names, for the badge
+    tickets: tuple[TicketView, ...] = ()  # newest first
 
     @property
     def payments_count(self) -> int:
@@ -540,4 +543,5 @@ class CustomerProfile:
             "pending_actions": [action.as_json() for action in self.pending_actions],
             "escalation": self.escalation,
             "segments": list(self.segments),
+            "tickets": [ticket.as_json() for ticket in self.tickets],
         }

@@ -109,6 +109,7 @@ class ProfileScreen(Screen[None]):
         Binding(
             "l", "payment_link", "Send payment-method link", show=False, id="profile.payment_link"
         ),
+        Binding("T", "open_ticket", "Open a ticket", show=False, id="profile.ticket"),
         Binding(
             "exclamation_mark",
             "escalate",
@@ -518,6 +519,16 @@ class ProfileScreen(Screen[None]):
     def _open_pause(self, sub: SubscriptionDetail, offer: str = "") -> None:
         assert self.actions is not None and self.profile is not None
         dialog = PauseDialog(self.actions, self.actor, self.profile, sub, offer=offer)
+        self.app.push_screen(dialog, self._after_action)
+
+    def action_open_ticket(self) -> None:
+        actions = self._ready_for_actions()
+        if actions is None or self.profile is None:
+            return
+        from crm_tui.screens.ticket_dialog import TicketDialog
+        from crm_tui.services.tickets import TicketService
+
+        dialog = TicketDialog(actions, TicketService(actions.engine), self.actor, self.profile)
         self.app.push_screen(dialog, self._after_action)
 
     def action_escalate(self) -> None:

@@ -91,12 +91,24 @@ def overview_renderable(profile: CustomerProfile) -> RenderableType:
         _fields("Addresses", _addresses(profile)),
         _fields("Preferences", _preferences(profile)),
     ]
+    if profile.tickets:
+        parts.append(_fields("Tickets", _tickets(profile)))
     if profile.status_history:
         parts.append(_status_history(profile))
     spaced: list[RenderableType] = []
     for part in parts:
         spaced += [part, Text("")]
     return Group(*spaced[:-1])
+
+
+def _tickets(p: CustomerProfile) -> list[tuple[str, str]]:
+    return [
+        (
+            f"#{t.id} {t.status}",
+            f"{format_date(t.opened_at)} · {t.subject} (by {t.opened_by})",
+        )
+        for t in p.tickets
+    ]
 
 
 def _who(p: CustomerProfile) -> list[tuple[str, str]]:

@@ -39,6 +39,7 @@ from crm_tui.models.profile import (
     UsageMonth,
     UsageView,
 )
+from crm_tui.models.support import TicketView
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_summary import (
     BILLING_STATUSES,
@@ -71,6 +72,8 @@ _agent = _TABLES["agent"]
 _merged = _TABLES["merged_customer"]
 _intent = _TABLES["provider_intent"]
 _esc, _segment, _member = _TABLES["escalation"], _TABLES["segment"], _TABLES["customer_segment"]
+_ticket = _TABLES["ticket"]
+TICKETS_SHOWN = 20  # the profile's ticket history; older ones stay in the table
 
 USAGE_MONTHS = 6  # months of usage the Overview shows
 CUSTOMER_ACTOR_LABEL = "customer (self-service)"
@@ -226,6 +229,27 @@ class _ProfileReader:
             pending_actions=self._pending_actions(),
             escalation=self._escalation(),
             segments=self._segments(),
+            tickets=self._tickets(),
+        )
+
+    def _tickets(self) -> tuple[TicketView, ...]:
+        rows = self.connection.execute(
+            sa.select(_ticket)
+            .where(_ticket.c.customer_id == self.id)
+            .order_by(_ticket.c.opened_at.desc(), _ticket.c.id.desc())
+            .limit(TICKETS_SHOWN)
+        )
+        return tuple(
+            TicketView(
+                id=row.id,
+                customer_id=row.customer_id,
+                subject=row.subject,
+                status=row.status,
+                opened_at=_aware(row.opened_at),  # type: ignore[arg-type]
+                closed_at=_aware(row.closed_at),
+                opened_by=self._agent_name(row.agent_id) or "system",
+            )
+            for row in rows
         )
 
     def _escalation(self) -> str:
