@@ -60,6 +60,14 @@ class Settings:
     smtp_starttls: bool = True
     smtp_sender: str = ""  # the From address; required when a host is set
     smtp_username: str = ""  # "": no login
+    # Segment rules ([segments] in config.toml; services/segments.py says what each means).
+    segments_new_days: int = 30  # New: registered in the last N days
+    segments_loyal_months: int = 6  # Loyal: subscribed N+ months, no failed payment since
+    segments_at_risk_failed_payment_days: int = 60  # At-risk: a payment failed in N days
+    segments_at_risk_usage_drop_percent: int = 50  # At-risk: last month's usage down N%...
+    segments_at_risk_usage_months: int = 3  # ...against the average of the N months before
+    segments_high_value_percent: int = 10  # High-value: the top N% by lifetime value
+    segments_churned_days: int = 90  # Churned: cancelled in the last N days
     keymap: dict[str, str] = field(default_factory=dict)
     config_path: Path | None = None
 
@@ -91,6 +99,25 @@ _TABLE_KEYS = {
         "sender": "CRM_SMTP_SENDER",
         "username": "CRM_SMTP_USERNAME",
     },
+    "segments": {
+        "new_days": "CRM_SEGMENTS_NEW_DAYS",
+        "loyal_months": "CRM_SEGMENTS_LOYAL_MONTHS",
+        "at_risk_failed_payment_days": "CRM_SEGMENTS_AT_RISK_FAILED_PAYMENT_DAYS",
+        "at_risk_usage_drop_percent": "CRM_SEGMENTS_AT_RISK_USAGE_DROP_PERCENT",
+        "at_risk_usage_months": "CRM_SEGMENTS_AT_RISK_USAGE_MONTHS",
+        "high_value_percent": "CRM_SEGMENTS_HIGH_VALUE_PERCENT",
+        "churned_days": "CRM_SEGMENTS_CHURNED_DAYS",
+    },
+}
+# The range each [segments] setting must lie in, and what its unit is.
+_SEGMENT_RANGES = {
+    "new_days": (1, 3650, "days"),
+    "loyal_months": (1, 120, "months"),
+    "at_risk_failed_payment_days": (1, 3650, "days"),
+    "at_risk_usage_drop_percent": (1, 100, "percent"),
+    "at_risk_usage_months": (1, 24, "months"),
+    "high_value_percent": (1, 100, "percent"),
+    "churned_days": (1, 3650, "days"),
 }
 # Every field the environment can set, with its variable.
 _ENV_KEYS = _SCALAR_KEYS | {
@@ -153,7 +180,7 @@ def _read_table(
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: {table} must be a table, e.g. [{table}] host = ...")
     for key, item in value.items():
-        if key == "password":  # never echo the value: it is a secret
+        if key == "password" and table == "smtp":  # never echo the value: it is a secret
             raise ConfigError(
                 f"{path}: [{table}] password does not belong in a config file; store it "
                 f"with `crm-tui secrets set {table}` or set CRM_SMTP_PASSWORD"
@@ -185,6 +212,13 @@ def _validate(settings: Settings, sources: dict[str, str]) -> None:
             f"{where('smtp_host')}: smtp.host is set but smtp.sender is not: add "
             'sender = "support@example.com" to [smtp] (or set CRM_SMTP_SENDER)'
         )
+    for key, (low, high, unit) in _SEGMENT_RANGES.items():
+        name = f"segments_{key}"
+        value = getattr(settings, name)
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{where(name)}: segments.{key} = {value} is out of range ({low}–{high} {unit})"
+            )
     url = settings.billing_portal_return_url
     if url and not url.startswith(("https://", "http://")):
         raise ConfigError(

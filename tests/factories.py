@@ -348,3 +348,23 @@ def add_approval(connection: Connection, customer_id: int, agent_id: int, **valu
 def add_deletion_request(connection: Connection, customer_id: int, **values: Any) -> int:
     row: dict[str, Any] = {"customer_id": customer_id, "status": "rejected", "requested_at": T0}
     return _insert(connection, t.DeletionRequest, row | values)
+
+
+# ------------------------------------------------------------------- segments (issue 5)
+
+
+def add_usage(
+    connection: Connection,
+    subscription_id: int,
+    period_start: Any,  # a date: the first day of the month
+    quantity: int,
+    metric: str = "logins",
+) -> int:
+    """One month's usage of a subscription."""
+    row: dict[str, Any] = {
+        "subscription_id": subscription_id,
+        "period_start": period_start,
+        "metric": metric,
+        "quantity": quantity,
+    }
+    return _insert(connection, t.Usage, row)

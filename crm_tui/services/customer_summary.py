@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,6 +24,7 @@ from crm_tui.models.enums import (
     PaymentStatus,
     SubscriptionStatus,
 )
+from crm_tui.services.segments import refresh_customer
 
 # Statuses in which a subscription bills now and so counts towards MRR.
 BILLING_STATUSES = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.GRACE})
@@ -105,7 +106,8 @@ def refresh_summary(connection: Connection, customer_id: int) -> CustomerSummary
     """Recompute and store one customer's summary columns from their rows.
 
     Called in the transaction of every change to subscriptions or payments. The
-    customer's `version` is not bumped: nothing an agent edits has changed.
+    customer's `version` is not bumped: nothing an agent edits has changed. Their
+    segments are refreshed too (services/segments.py `refresh_customer`).
     """
     meta = tables.SQLModel.metadata.tables
     sub, plan, pay, cust = meta["subscription"], meta["plan"], meta["payment"], meta["customer"]
@@ -137,4 +139,6 @@ def refresh_summary(connection: Connection, customer_id: int) -> CustomerSummary
             ltv_minor=summary.ltv_minor,
         )
     )
+    # The customer's segments follow (a no-op until segments were first computed).
+    refresh_customer(connection, customer_id, datetime.now(UTC))
     return summary
