@@ -648,6 +648,9 @@ class SegmentService:
             self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn,
             conn.begin(),
         ):
+            if (conn.dialect.server_version_info or (0,)) >= (11,):
+                # JIT compiling these plans costs more than running them (~1 s of it).
+                conn.exec_driver_sql("SET LOCAL jit = off")
             _fresh.create(conn)
             high_value = self._fill(conn, now)
             conn.exec_driver_sql(f"ANALYZE {_fresh.name}")

@@ -50,6 +50,7 @@ NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 AGENT = Actor.agent("ana", agent_id=None, display_name="Ana")
 _member = tables.SQLModel.metadata.tables["customer_segment"]
 _customer = tables.SQLModel.metadata.tables["customer"]
+_payment = tables.SQLModel.metadata.tables["payment"]
 
 
 def days_ago(days: float, now: datetime = NOW) -> datetime:
@@ -398,9 +399,7 @@ def test_counts_follow_changes_made_through_the_services(engine: Engine) -> None
             created_at=now - timedelta(days=90),  # outside At-risk's 60 days
         )
         top = add_customer(c, registered_at=now - timedelta(days=400), ltv_minor=5000)
-        top_payment = add_payment(
-            c, top, amount_minor=5000, provider="manual", created_at=now - timedelta(days=90)
-        )
+        add_payment(c, top, amount_minor=5000, created_at=now - timedelta(days=90))
         for _ in range(5):
             add_customer(c, registered_at=now - timedelta(days=400), ltv_minor=100)
     service = SegmentService(engine)
@@ -433,18 +432,21 @@ def test_counts_follow_changes_made_through_the_services(engine: Engine) -> None
     assert members(engine, "high_value") == {riser}  # 1,000 + 9,000 passes 5,000
     assert service.counts()["high_value"] == 1
 
-    # A refund lowers the LTV; RefundService does not call refresh_summary (it updates
-    # ltv_minor itself), so the segments follow at the next refresh of the customer.
-    RefundService(engine, {"manual": OfflineProvider()}).refund(
-        top_payment, 4000, "Goodwill after the outage", AGENT
-    )
-    service.refresh_customer(top, now)
+    # A refund lowers the LTV: `riser` falls back under `top`. RefundService updates
+    # ltv_minor itself rather than through refresh_summary, so here the segments
+    # follow at the customer's next refresh.
     with engine.connect() as c:
-        assert (
-            c.execute(sa.select(_customer.c.ltv_minor).where(_customer.c.id == top)).scalar()
-            == 1000
-        )
-    assert members(engine, "high_value") == {riser}
+        collected = c.execute(
+            sa.select(_payment.c.id).where(
+                _payment.c.customer_id == riser,
+                _payment.c.amount_minor == 9000,
+                _payment.c.status == "succeeded",
+            )
+        ).scalar_one()
+    refunds = RefundService(engine, {"stripe": OfflineProvider("stripe")})
+    refunds.refund(collected, 9000, "Charged after cancelling", AGENT)
+    assert service.refresh_customer(riser, now) == ()
+    assert members(engine, "high_value") == {top}
     # What the services did, a full run finds too.
     before = service.counts()
     assert service.recompute_all(now).counts == before
