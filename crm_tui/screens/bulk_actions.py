@@ -15,6 +15,95 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.directory import DirectoryQuery, DirectoryService
 
 
+def _edit_action(
+    selection: Callable[[], Any],
+    describe: str,
+    *,
+    title: str,
+    field_label: str,
+    placeholder: str,
+    button: str,
+    done: str,
+    preview: Callable[[Any, str], Any],
+    apply: Callable[..., Any],
+) -> BulkAction:
+    """A tag or an assignment: the service previews, then applies in one transaction."""
+    from crm_tui.services.bulk_edit import BulkStopped
+
+    def shown(value: str) -> list[str]:
+        return list(preview(selection(), value).lines(done))
+
+    def run(value: str, _reason: str, should_stop: Callable[[], bool], progress: Progress) -> str:
+        try:
+            report = apply(
+                selection(), value, should_stop=should_stop, progress=progress, describe=describe
+            )
+        except BulkStopped as stopped:
+            return str(stopped)
+        return str(report.summary(done))
+
+    return BulkAction(
+        title=title,
+        field_label=field_label,
+        placeholder=placeholder,
+        button=button,
+        preview=shown,
+        apply=run,
+    )
+
+
+def tag_action(
+    directory: DirectoryService,
+    actor: Actor,
+    every_match_of: DirectoryQuery | None,
+    ids: set[int],
+    describe: str,
+) -> BulkAction:
+    """t: add one tag to every marked customer, all or nothing."""
+    from crm_tui.services.bulk_edit import BulkEditService
+
+    service = BulkEditService(directory.engine)
+    return _edit_action(
+        lambda: directory.marked_ids(every_match_of, ids),
+        describe,
+        title="Tag the marked customers",
+        field_label="Tag",
+        placeholder="e.g. vip, call back",
+        button="Add tag",
+        done="tagged",
+        preview=service.tag_preview,
+        apply=lambda selection, value, **options: service.add_tag(
+            selection, value, actor, **options
+        ),
+    )
+
+
+def assign_action(
+    directory: DirectoryService,
+    actor: Actor,
+    every_match_of: DirectoryQuery | None,
+    ids: set[int],
+    describe: str,
+) -> BulkAction:
+    """a: assign every marked customer to one agent (or to nobody), all or nothing."""
+    from crm_tui.services.bulk_edit import BulkEditService
+
+    service = BulkEditService(directory.engine)
+    return _edit_action(
+        lambda: directory.marked_ids(every_match_of, ids),
+        describe,
+        title="Assign the marked customers",
+        field_label="Agent",
+        placeholder="login or name; - for nobody",
+        button="Assign",
+        done="assigned",
+        preview=service.assign_preview,
+        apply=lambda selection, value, **options: service.assign(
+            selection, value, actor, **options
+        ),
+    )
+
+
 def campaign_action(
     directory: DirectoryService,
     actor: Actor,

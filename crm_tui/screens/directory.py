@@ -37,6 +37,9 @@ from crm_tui.text import safe_text
 from crm_tui.widgets.directory_table import COLUMNS, FETCH_SIZE, DirectoryTable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from crm_tui.screens.bulk_dialog import BulkAction
     from crm_tui.services.queues import Queue
 
 SEARCH_MAX_LENGTH = 200
@@ -97,6 +100,10 @@ class DirectoryScreen(Screen[None]):
         Binding(
             "ctrl+a", "mark_all", "Mark all", show=False, priority=True, id="directory.mark_all"
         ),
+        Binding("t", "bulk_tag", "Tag marked", show=False, priority=True, id="directory.bulk_tag"),
+        Binding(
+            "a", "bulk_assign", "Assign marked", show=False, priority=True, id="directory.assign"
+        ),
         Binding(
             "M", "campaign", "Email campaign", show=False, priority=True, id="directory.campaign"
         ),
@@ -124,6 +131,8 @@ class DirectoryScreen(Screen[None]):
             "mark_all",
             "campaign",
             "merge",
+            "bulk_tag",
+            "bulk_assign",
         }
     )
 
@@ -369,19 +378,30 @@ class DirectoryScreen(Screen[None]):
         row = self.table.current_row
         if row is None:
             return
+        had_marks = bool(self.marks)
         self.marks.toggle(row.id)
         self.table.move_cursor(1)  # space, space, space marks a run of rows
-        self.table.marks_changed()
-        self._update_status()
+        self._marks_changed(had_marks)
 
     def action_mark_all(self) -> None:
         """Every customer matching the search and filters (again: none)."""
+        had_marks = bool(self.marks)
         if self.marks.all_of is not None and not self.marks.ids:
             self.marks.clear()
         else:
             self.marks.mark_all(self.directory_query)
+        self._marks_changed(had_marks)
+
+    def _marks_changed(self, had_marks: bool) -> None:
         self.table.marks_changed()
         self._update_status()
+        if self.marks and not had_marks:  # the first mark: say what can be done now
+            self.notify(
+                "t tag · a assign · e export · M email · = merge two · ctrl+a all/none",
+                title="Marked",
+                timeout=4,
+                markup=False,
+            )
 
     # --------------------------------------------------------------- bulk actions
 
@@ -396,6 +416,31 @@ class DirectoryScreen(Screen[None]):
             self.notify("Mark customers first: space marks one, ctrl+a every match.", timeout=4)
             return False
         return True
+
+    def _bulk(self, build: Callable[..., BulkAction]) -> None:
+        """Open the bulk dialog for an action built over the marks; reload after."""
+        if not self._marked_or_say():
+            return
+        assert self.service is not None and self.actor is not None
+        from crm_tui.screens.bulk_dialog import BulkDialog
+
+        action = build(
+            self.service, self.actor, self.marks.all_of, set(self.marks.ids), self.marks.describe()
+        )
+        marked = f"{self.marks.count(self.match_count)} marked"
+        self.app.push_screen(BulkDialog(action, marked), lambda _outcome: self.action_reload())
+
+    def action_bulk_tag(self) -> None:
+        """t: add a tag to every marked customer (one transaction)."""
+        from crm_tui.screens.bulk_actions import tag_action
+
+        self._bulk(tag_action)
+
+    def action_bulk_assign(self) -> None:
+        """a: assign every marked customer to an agent (one transaction)."""
+        from crm_tui.screens.bulk_actions import assign_action
+
+        self._bulk(assign_action)
 
     def action_campaign(self) -> None:
         """M: send an email template to every marked customer."""

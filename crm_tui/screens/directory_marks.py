@@ -47,3 +47,12 @@ class Marks:
         if matches.capped:
             return f"all {matches}"
         return f"{max(0, matches.value - len(self.ids)):,}"
+
+    def describe(self) -> str:
+        """What was marked, for the audit entry: the query, never the names."""
+        if self.all_of is None:
+            return f"{len(self.ids)} marked by hand"
+        parts = [f"search {self.all_of.search!r}"] if self.all_of.search else []
+        parts.extend(self.all_of.filters.describe())
+        scope = "; ".join(parts) or "all customers"
+        return f"every match of {scope}" + (f", less {len(self.ids)}" if self.ids else "")
