@@ -110,6 +110,7 @@ def campaign_action(
     app: App[Any],
     every_match_of: DirectoryQuery | None,
     ids: set[int],
+    describe: str = "",
 ) -> BulkAction:
     """M: an email template to every marked customer, previewed first (who, how many,
     what the first ones get), then sent in resumable batches."""
@@ -144,7 +145,12 @@ def campaign_action(
     def apply(name: str, _reason: str, should_stop: Callable[[], bool], progress: Progress) -> str:
         shown = previews[name]
         report = service.send(
-            shown, recipients(), actor, should_stop=should_stop, progress=progress
+            shown,
+            recipients(),
+            actor,
+            should_stop=should_stop,
+            progress=progress,
+            describe=describe,
         )
         return report.summary()
 

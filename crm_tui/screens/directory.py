@@ -451,7 +451,12 @@ class DirectoryScreen(Screen[None]):
         from crm_tui.screens.bulk_dialog import BulkDialog
 
         action = campaign_action(
-            self.service, self.actor, self.app, self.marks.all_of, set(self.marks.ids)
+            self.service,
+            self.actor,
+            self.app,
+            self.marks.all_of,
+            set(self.marks.ids),
+            self.marks.describe(),
         )
         marked = f"{self.marks.count(self.match_count)} marked"
         self.app.push_screen(BulkDialog(action, marked))

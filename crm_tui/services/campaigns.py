@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from crm_tui.models import tables
 from crm_tui.models.enums import EmailStatus
+from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.email_channel import EmailChannel, EmailFailed
@@ -136,9 +137,11 @@ class CampaignService:
         *,
         should_stop: StopCheck | None = None,
         progress: Progress | None = None,
+        describe: str = "",
     ) -> CampaignReport:
         """Send in batches of BATCH by customer id; stop between messages when asked."""
         self.channel.check_configured()  # EmailNotConfigured: nothing is sent
+        self._audit(preview, actor, describe)
         report = CampaignReport(preview.campaign_id)
         ids = recipients.subquery()
         sent = self._sent(preview.campaign_id)
@@ -169,6 +172,23 @@ class CampaignService:
                     self._send_one(preview, row.id, actor, report)
                 if progress is not None:
                     progress(done, preview.recipients + preview.without_address)
+
+    def _audit(self, preview: CampaignPreview, actor: Actor, describe: str) -> None:
+        """One entry per run (a resumed campaign is a new run, by whoever resumes it);
+        what each customer got is on their activity and in `email_message`."""
+        with self.engine.begin() as connection:
+            audit.append(
+                connection,
+                actor,
+                "customers.campaign",
+                details={
+                    "campaign_id": preview.campaign_id,
+                    "template": preview.template.name,
+                    "recipients": preview.recipients,
+                    "already_sent": preview.already_sent,
+                    "selection": describe,
+                },
+            )
 
     def _send_one(
         self, preview: CampaignPreview, customer_id: int, actor: Actor, report: CampaignReport

@@ -72,6 +72,7 @@ from crm_tui.models.support import (
     MergePreview,
     MergeResult,
 )
+from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput, StaleEdit, validate_reason
 from crm_tui.services.customer_summary import refresh_summary
@@ -538,6 +539,20 @@ class MergeService:
                     "conflicts": [conflict.message for conflict in plan.conflicts],
                 },
                 now,
+            )
+            # Ids and counts only: the trail cannot be edited, so it holds no personal
+            # data that an erasure would have to remove (names, emails, the reason).
+            audit.append(
+                connection,
+                actor,
+                "customers.merge",
+                customer_id=keep_id,
+                details={
+                    "kept_id": keep_id,
+                    "merged_id": merge_id,
+                    "moved": {move.label: move.moving for move in plan.moves},
+                },
+                at=now,
             )
         return MergeResult(
             survivor_id=keep_id,

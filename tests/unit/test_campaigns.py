@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from crm_tui.models import tables as t
 from crm_tui.services.actor import Actor
+from crm_tui.services.audit import AuditLog
 from crm_tui.services.campaigns import CampaignService
 from crm_tui.services.email_channel import EmailChannel, EmailNotConfigured
 from crm_tui.services.email_templates import TemplateProblem, TemplateService
@@ -118,6 +119,10 @@ def test_a_campaign_reaches_everyone_once_and_resumes_after_a_stop(
         ).scalars()
         assert sorted(events) == ids  # one activity event per customer
     assert service.send(again, _everyone(), AGENT).sent == 0  # nothing left
+    # One audit entry per run (the stopped one, the resumed one, the empty one).
+    runs = AuditLog(engine).entries(action="customers.campaign")
+    assert [entry.details["recipients"] for entry in runs] == [4, 4, 7]
+    assert {entry.details["campaign_id"] for entry in runs} == {preview.campaign_id}
 
 
 def test_one_refused_address_does_not_stop_the_rest(

@@ -11,6 +11,7 @@ provider, another currency, an erased customer: refused, with nothing changed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from crm_tui.models import tables as t
 from crm_tui.services.actor import Actor
 from crm_tui.services.agents import register_agent
+from crm_tui.services.audit import AuditLog
 from crm_tui.services.customer_edit import (
     CustomerDetails,
     CustomerEditService,
@@ -304,6 +306,11 @@ def test_merge_moves_every_related_record_to_the_survivor(
         survivor = c.execute(sa.select(_customer).where(_customer.c.id == pair.keep)).one()
     # The summary columns now include the duplicate's money and subscription.
     assert survivor.ltv_minor == 8900 + 30000 - 1000
+    # One audit entry, with ids and counts, no personal data.
+    (entry,) = AuditLog(engine).entries(action="customers.merge")
+    assert entry.customer_id == pair.keep and entry.agent_username == maria.username
+    assert entry.details["merged_id"] == pair.dup
+    assert "@" not in json.dumps(entry.details)
     assert survivor.mrr_minor == 1900 + 1900
     assert (survivor.version, survivor.updated_by_agent_id) == (2, maria.agent_id)
     assert (survivor.name, survivor.email) == ("Ada Lovelace", "ada@example.com")
