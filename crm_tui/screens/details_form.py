@@ -228,4 +228,4 @@ class NewCustomerForm(_DetailsFormBase):
         self.show_banner(
             f"{len(candidates)} customer(s) look like this one. Nothing was saved yet."
         )
-        duplicates.scroll_visible()
+        duplicates.scroll_visible(animate=False)

@@ -158,7 +158,7 @@ class FormScreen(ModalScreen[ResultT], Generic[ResultT]):
         self.show_banner(" · ".join([f"Nothing was saved: {count} {noun} attention.", *unplaced]))
         if first is not None:
             self.set_focus(first.control)
-            first.scroll_visible()
+            first.scroll_visible(animate=False)  # at once: no half-scrolled frame
 
     def clear_errors(self) -> None:
         for form_field in self.query(FormField):

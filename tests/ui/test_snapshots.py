@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from crm_tui.services.demo_seed import SHOWCASE
-from tests.ui.conftest import make_app, open_profile, wait_for_profile, wait_for_rows
+from tests.ui.conftest import make_app, open_profile, screen_text, wait_for_profile, wait_for_rows
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
@@ -94,17 +95,27 @@ def test_profile_tab(
     assert snap_compare(make_app(demo_url), terminal_size=(80, 24), run_before=opened)
 
 
+async def _steady_cursor(pilot: Pilot[Any]) -> None:
+    """The focused field's cursor blinks every half second: hold it shown, so the
+    picture does not depend on when it is taken."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause(0.2)
+
+
 def test_new_customer_form(snap_compare: Any, directory_url: str) -> None:
     async def opened(pilot: Pilot[Any]) -> None:
         await wait_for_rows(pilot)
         await pilot.press("N")
         await pilot.pause(0.3)
         await pilot.press("ctrl+s")  # nothing filled in: the messages beside the fields
-        await pilot.pause(0.5)
-        # The form scrolls to the first bad field: a machine under load must not take
-        # the picture mid-scroll.
+        for _ in range(100):  # the save is checked in a worker: wait for its answer
+            await pilot.pause(0.05)
+            if "Nothing was saved" in screen_text(pilot.app):
+                break
+        # The form scrolls to the first bad field (at once); let the frame settle.
         await pilot.wait_for_scheduled_animations()
-        await pilot.pause(0.2)
+        await _steady_cursor(pilot)
 
     assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
 
