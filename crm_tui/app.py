@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import getpass
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from textual import work
@@ -25,6 +26,10 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.database import DatabaseError
 from crm_tui.services.workspace import Workspace, open_workspace
 from crm_tui.themes import STYLESHEET
+
+SEGMENTS_FIRST_CHECK = 3.0  # seconds after the database opens
+SEGMENTS_CHECK = timedelta(minutes=15)  # then this often...
+SEGMENTS_MAX_AGE = timedelta(hours=1)  # ...recomputing when the last run is older
 
 
 class WorkspaceOpened(Message):
@@ -112,6 +117,28 @@ class CrmApp(App[None]):
         gc.freeze()
         if not self.settings.readonly:
             self._reconcile_pending()
+            # New and Churned move with the clock alone: recompute soon after start-up
+            # when stale (not during the first search: at a million customers a run
+            # takes seconds of the same disk), then every SEGMENTS_CHECK.
+            self.set_timer(SEGMENTS_FIRST_CHECK, self._keep_segments_current)
+            self.set_interval(SEGMENTS_CHECK.total_seconds(), self._keep_segments_current)
+
+    @work(thread=True, exclusive=True, group="segments", exit_on_error=False)
+    def _keep_segments_current(self) -> None:
+        assert self.workspace is not None
+        from crm_tui.services.segments import SegmentRules, SegmentService
+
+        service = SegmentService(self.workspace.engine, SegmentRules.from_settings(self.settings))
+        try:
+            service.recompute_if_stale(SEGMENTS_MAX_AGE)
+        except Exception as error:  # the app works on with the segments it has
+            self.call_from_thread(
+                self.notify,
+                f"Segments could not be brought up to date: {error}",
+                title="Segments",
+                severity="warning",
+                markup=False,
+            )
 
     @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False)
     def _reconcile_pending(self) -> None:
