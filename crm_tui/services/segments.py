@@ -74,7 +74,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from crm_tui.models import tables
@@ -84,6 +83,7 @@ from crm_tui.models.enums import (
     PaymentStatus,
     SubscriptionStatus,
 )
+from crm_tui.services.sql_inserts import insert_ignoring_duplicates
 
 if TYPE_CHECKING:
     from crm_tui.config import Settings
@@ -410,33 +410,10 @@ def _is_member(customer_id: Any, segment_id: Any) -> sa.Exists:
     )
 
 
-def _insert_ignoring_duplicates(
-    connection: Connection,
-    table: sa.Table,
-    columns: list[str],
-    rows: sa.Select[Any, Any],
-    parameters: dict[str, Any] | None = None,
-) -> int:
-    """INSERT … SELECT … ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        statement: Any = postgresql.insert(table).from_select(columns, rows)
-        statement = statement.on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table).from_select(columns, rows).on_conflict_do_nothing()
-    else:  # pragma: no cover - the app runs on SQLite and PostgreSQL
-        statement = sa.insert(table).from_select(columns, rows)
-    # Only UPDATE and DELETE keep their row count unless asked (SQLAlchemy 2).
-    result = connection.execute(
-        statement.execution_options(preserve_rowcount=True), parameters or {}
-    )
-    return max(int(result.rowcount or 0), 0)
-
-
 def _insert_members(connection: Connection, rows: sa.Select[Any, Any, Any]) -> int:
     """Memberships (customer_id, segment_id, computed_at), skipping any that exist (a
     concurrent transaction may just have written one)."""
-    return _insert_ignoring_duplicates(
+    return insert_ignoring_duplicates(
         connection, _member, ["customer_id", "segment_id", "computed_at"], rows
     )
 
@@ -695,7 +672,7 @@ class SegmentService:
         edges = moments(rules, now)
         for code, build in _RULES.items():
             answer = build(rules, False).subquery()
-            _insert_ignoring_duplicates(
+            insert_ignoring_duplicates(
                 connection,
                 _fresh,
                 ["slot", "customer_id"],
