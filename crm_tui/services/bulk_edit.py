@@ -68,11 +68,14 @@ class BulkPreview:
     changing: int
     examples: tuple[str, ...]  # names of some who would change
     unchanged_note: str  # "12 already have the tag"
+    caution: str = ""  # "40 of them move from another agent"
 
     def lines(self, what: str) -> list[str]:
         if self.changing == 0:
             return [f"{self.marked:,} marked: nothing to change ({self.unchanged_note})."]
         lines = [f"{self.changing:,} of {self.marked:,} marked will be {what}."]
+        if self.caution:
+            lines.append(self.caution)
         if self.marked > self.changing:
             lines.append(f"Left as they are: {self.unchanged_note}.")
         if self.examples:
@@ -210,9 +213,11 @@ class BulkEditService:
                 changing.where(_customer.c.assigned_agent_id.is_not(None)),
             )
         note = f"{preview.marked - preview.changing:,} already assigned to {assignee.name}"
-        if reassigned and assignee.agent_id is not None:
-            note += f"; {reassigned:,} of those changing move from another agent"
-        return BulkPreview(preview.marked, preview.changing, preview.examples, note)
+        caution = ""
+        if reassigned:
+            who = "another agent" if assignee.agent_id is not None else "their agent"
+            caution = f"{reassigned:,} of them are taken from {who}."
+        return BulkPreview(preview.marked, preview.changing, preview.examples, note, caution)
 
     def assign(
         self,

@@ -127,7 +127,8 @@ def test_assign_by_name_and_unassign(engine: Engine, people: dict) -> None:
     service = BulkEditService(engine)
     preview = service.assign_preview(_smiths(engine), "ana ruiz")
     assert (preview.marked, preview.changing) == (12, 12)
-    assert "1 of those changing move from another agent" in preview.unchanged_note
+    assert preview.caution == "1 of them are taken from another agent."
+    assert "1 of them are taken from another agent." in preview.lines("assigned")
     report = service.assign(_smiths(engine), "ANA", people["ana"])
     customer = T["customer"]
     ana_id = people["ana"].agent_id  # type: ignore[attr-defined]
