@@ -39,6 +39,7 @@ _T = tables.SQLModel.metadata.tables
 _customer, _email = _T["customer"], _T["email_message"]
 
 BATCH = 50
+FAILING_AFTER = 3  # failures in a row that mean the server is failing, not the customers
 EXAMPLES = 3
 
 Progress = Callable[[int, int], None]  # done, total
@@ -74,10 +75,19 @@ class CampaignReport:
     failed: int = 0
     skipped: int = 0
     stopped: bool = False
+    server_failing: bool = False  # stopped because message after message failed
+    unsent: int = 0  # left for a resume, when stopped for a failing server
     failures: list[str] = field(default_factory=list)  # the first few reasons
+    last_failure: str = ""
 
     def summary(self) -> str:
         text = f"Campaign {self.campaign_id}: {self.sent:,} sent"
+        if self.server_failing:
+            reason = self.last_failure or "the mail server failed"
+            return (
+                f"{text}; stopped: {FAILING_AFTER} messages in a row failed ({reason}). "
+                f"{self.unsent:,} not sent: send the same template again to resume."
+            )
         if self.failed:
             text += f", {self.failed:,} failed (retry them from each profile)"
         if self.skipped:
@@ -145,7 +155,8 @@ class CampaignService:
         report = CampaignReport(preview.campaign_id)
         ids = recipients.subquery()
         sent = self._sent(preview.campaign_id)
-        after, done = 0, 0
+        after, done, failing = 0, 0, 0
+        total = preview.recipients + preview.without_address
         while True:
             with self.engine.connect() as connection:
                 batch = connection.execute(
@@ -168,10 +179,19 @@ class CampaignService:
                 done += 1
                 if not row.email or row.erased_at is not None:
                     report.skipped += 1
+                elif self._send_one(preview, row.id, actor, report):
+                    failing = 0
                 else:
-                    self._send_one(preview, row.id, actor, report)
+                    failing += 1
                 if progress is not None:
-                    progress(done, preview.recipients + preview.without_address)
+                    progress(done, total)
+                if failing >= FAILING_AFTER:
+                    # The server, not the customers: everyone after would fail the
+                    # same way. Stop; what was not sent is sent on resume.
+                    report.stopped = True
+                    report.server_failing = True
+                    report.unsent = total - report.sent - report.skipped
+                    return report
 
     def _audit(self, preview: CampaignPreview, actor: Actor, describe: str) -> None:
         """One entry per run (a resumed campaign is a new run, by whoever resumes it);
@@ -192,7 +212,8 @@ class CampaignService:
 
     def _send_one(
         self, preview: CampaignPreview, customer_id: int, actor: Actor, report: CampaignReport
-    ) -> None:
+    ) -> bool:
+        """Send one customer's message; False when it failed (counted in the report)."""
         try:
             with self.engine.connect() as connection:
                 email = self.templates.render(
@@ -208,13 +229,16 @@ class CampaignService:
                 details={"campaign_id": preview.campaign_id},
             )
             report.sent += 1
+            return True
         except (EmailFailed, TemplateProblem, InvalidInput) as error:
             # One customer's refusal (a bad address, the server saying no) does not
             # stop the campaign; it is counted and stays visible on their profile.
             report.failed += 1
+            why = "; ".join(error.errors.values()) if isinstance(error, InvalidInput) else error
+            report.last_failure = str(why)
             if len(report.failures) < 5:
-                why = "; ".join(error.errors.values()) if isinstance(error, InvalidInput) else error
                 report.failures.append(f"customer #{customer_id}: {why}")
+            return False
 
     @staticmethod
     def _sent(campaign_id: str) -> sa.Select[Any]:

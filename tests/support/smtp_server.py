@@ -16,6 +16,7 @@ server has no certificate).
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import socket
@@ -50,6 +51,16 @@ class SmtpServer:
     refuse_recipient: str = ""
     refuse_data: str = ""
     users: dict[str, str] = field(default_factory=dict)
+    controller: Any = None
+
+    def go_down(self) -> None:
+        """Stop listening: connections are refused, as from a server that crashed."""
+        self.controller.stop()
+
+    def come_back(self) -> None:
+        """Listen again on the same port (a stopped controller cannot restart)."""
+        self.controller = _controller(self)
+        self.controller.start()
 
     def accept_all(self) -> None:
         self.refuse_sender = self.refuse_recipient = self.refuse_data = ""
@@ -106,10 +117,8 @@ class SmtpServer:
         return AuthResult(success=self.users.get(user) == password, handled=False)
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    state = SmtpServer(HOST, free_port())
-    controller = Controller(
+def _controller(state: SmtpServer) -> Controller:
+    return Controller(
         state,
         hostname=HOST,
         port=state.port,
@@ -117,8 +126,15 @@ def smtp_server() -> Iterator[SmtpServer]:
         authenticator=state.authenticate,
         auth_require_tls=False,  # the test server has no certificate
     )
-    controller.start()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    state = SmtpServer(HOST, free_port())
+    state.controller = _controller(state)
+    state.controller.start()
     try:
         yield state
     finally:
-        controller.stop()
+        with contextlib.suppress(AssertionError, RuntimeError):  # already down
+            state.controller.stop()

@@ -125,6 +125,33 @@ def test_a_campaign_reaches_everyone_once_and_resumes_after_a_stop(
     assert {entry.details["campaign_id"] for entry in runs} == {preview.campaign_id}
 
 
+def test_a_server_going_down_stops_the_campaign_and_a_resume_sends_the_rest(
+    engine: Engine, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    _people(engine, 9)
+    service = _service(engine, smtp_server, tmp_path)
+    preview = service.preview("welcome", _everyone())
+
+    def crash_after_four(done: int, _total: int) -> None:
+        if done == 4:
+            smtp_server.go_down()
+
+    first = service.send(preview, _everyone(), AGENT, progress=crash_after_four)
+    # Three refused connections in a row: the server, not the customers. It stops
+    # there rather than failing the five left one by one.
+    assert (first.sent, first.failed, first.stopped, first.server_failing) == (4, 3, True, True)
+    assert first.unsent == 5
+    assert "connection refused" in first.summary() and "5 not sent" in first.summary()
+    assert len(smtp_server.messages) == 4
+    smtp_server.come_back()
+    again = service.preview("welcome", _everyone(), preview.campaign_id)
+    assert (again.recipients, again.already_sent) == (5, 4)  # the unsent, listed
+    rest = service.send(again, _everyone(), AGENT)
+    assert (rest.sent, rest.failed, rest.stopped) == (5, 0, False)
+    received = sorted(m["To"] for m in smtp_server.messages)
+    assert received == sorted(f"p{n}@example.com" for n in range(9))  # each exactly once
+
+
 def test_one_refused_address_does_not_stop_the_rest(
     engine: Engine, tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
