@@ -150,7 +150,7 @@ class BulkDialog(ModalScreen[str | None]):
             return  # typed on since: that preview is stale
         self.previewed = value
         self.query_one("#bulk-preview", Static).update(Text("\n".join(lines)))
-        self._say("Tab to the button and press enter to apply; escape cancels.")
+        self._say("enter again (or tab) reaches the button, enter there applies; escape cancels.")
         apply = self.query_one("#bulk-apply", Button)
         apply.disabled = False
 
