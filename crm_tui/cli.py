@@ -11,9 +11,12 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crm_tui.config import DEMO_CUSTOMERS, ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from crm_tui.services.directory import DirectoryQuery
 
 
 class CliError(Exception):
@@ -31,7 +34,7 @@ def _add_database_option(parser: argparse.ArgumentParser, top_level: bool = Fals
     )
 
 
-def _add_filter_options(parser: argparse.ArgumentParser) -> None:
+def _add_filter_options(parser: argparse.ArgumentParser, *, sortable: bool = True) -> None:
     group = parser.add_argument_group("filters")
     group.add_argument("--status", action="append", help="active, inactive or churned")
     group.add_argument("--plan", action="append", help="current plan name")
@@ -44,6 +47,8 @@ def _add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--active-subscription", choices=["yes", "no"])
     group.add_argument("--ltv-min", metavar="AMOUNT", help="lifetime value at least, e.g. 100.00")
     group.add_argument("--ltv-max", metavar="AMOUNT")
+    if not sortable:
+        return
     group.add_argument(
         "--sort",
         default="name",
@@ -100,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-invalid", action="store_true", help="import the valid rows, report the rest"
     )
     _add_database_option(import_customers)
+
+    exporting = commands.add_parser("export", help="export data").add_subparsers(
+        dest="action", required=True
+    )
+    export_customers = exporting.add_parser(
+        "customers", help="write every customer matching the search and filters to a CSV file"
+    )
+    export_customers.add_argument("file", metavar="FILE.csv")
+    export_customers.add_argument("query", nargs="?", default="")
+    export_customers.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    # Rows come in customer id order (the export streams by id): no --sort.
+    _add_filter_options(export_customers, sortable=False)
+    _add_database_option(export_customers)
     reconcile = commands.add_parser(
         "reconcile",
         help="settle pending provider actions (refunds, pauses, ...) with the provider",
@@ -215,6 +233,59 @@ def _cmd_import_customers(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_export_customers(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_tui.services import directory
+    from crm_tui.services.actor import Actor
+    from crm_tui.services.customer_export import (
+        CustomerExport,
+        ExportError,
+        ExportRefused,
+        TargetExists,
+    )
+
+    try:
+        filters = directory.filters_from_options(vars(args))
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    query = directory.DirectoryQuery(search=args.query, filters=filters)
+    engine = _open_database(settings)
+    selection = directory.DirectoryService(engine).marked_ids(query, set())
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():  # a progress line is noise in a script's log
+            print(f"\rexporting: {done:,}/{total:,} customers", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = CustomerExport(engine).write(
+            selection,
+            args.file,
+            Actor.system(),
+            progress=progress,
+            replace=args.force,
+            describe=_describe_query(query),
+        )
+    except TargetExists:
+        raise CliError(f"{args.file} exists: nothing was written (--force replaces it)") from None
+    except ExportRefused as error:
+        raise CliError(str(error)) from None
+    except ExportError as error:  # the disk or the database failed midway
+        print(f"crm-tui: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    noun = "customer" if report.rows == 1 else "customers"
+    print(f"Exported {report.rows:,} {noun} to {args.file}", file=sys.stderr)
+    return 0
+
+
+def _describe_query(query: DirectoryQuery) -> str:
+    """What was exported, for the audit entry: the search and filters, never names."""
+    parts = [f"search {query.search!r}"] if query.search else []
+    parts.extend(query.filters.describe())
+    return "every match of " + ("; ".join(parts) or "all customers")
+
+
 def _providers(settings: Settings) -> Any:
     from crm_tui.services.providers.registry import providers_for
     from crm_tui.services.secrets import Secrets
@@ -309,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_customers_show(args, settings)
             case ("import", "customers"):
                 return _cmd_import_customers(args, settings)
+            case ("export", "customers"):
+                return _cmd_export_customers(args, settings)
             case ("reconcile", _):
                 return _cmd_reconcile(settings)
             case ("secrets", "set"):
