@@ -23,16 +23,20 @@ if shutil.which("tmux") is None:
 
 
 class Terminal:
+    """One session on a tmux server of its own (-L): the agent's own tmux server,
+    and the environment it was started with, cannot leak into the test."""
+
     def __init__(self, session: str) -> None:
         self.session = session
+        self.tmux = ["tmux", "-L", session, "-f", "/dev/null"]
 
     def keys(self, *keys: str, literal: bool = False) -> None:
-        command = ["tmux", "send-keys", "-t", self.session]
+        command = [*self.tmux, "send-keys", "-t", self.session]
         subprocess.run([*command, *(["-l"] if literal else []), *keys], check=True)
 
     def screen(self) -> str:
         return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.session],
+            [*self.tmux, "capture-pane", "-p", "-t", self.session],
             check=True,
             capture_output=True,
             text=True,
@@ -48,7 +52,7 @@ class Terminal:
         raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
 
     def alive(self) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", self.session]).returncode == 0
+        return subprocess.run([*self.tmux, "has-session", "-t", self.session]).returncode == 0
 
 
 @pytest.fixture
@@ -57,14 +61,17 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     env = (
         f"CRM_DATA_DIR={tmp_path / 'data'} CRM_CONFIG_DIR={tmp_path / 'config'} TERM=xterm-256color"
     )
-    command = f"env {env} {sys.executable} -m crm_tui --demo"
+    # The demo database, whatever the environment says (-u: a URL set by the caller).
+    command = f"env -u CRM_DATABASE_URL {env} {sys.executable} -m crm_tui --demo"
+    terminal = Terminal(session)
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True
+        [*terminal.tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command],
+        check=True,
     )
     try:
-        yield Terminal(session)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        yield terminal
+    finally:  # this test's own server only
+        subprocess.run([*terminal.tmux, "kill-server"], capture_output=True)
 
 
 def test_demo_in_tmux_at_80x24(terminal: Terminal, tmp_path: Path) -> None:
