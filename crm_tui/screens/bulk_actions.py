@@ -5,7 +5,10 @@ the services, with the marked customers as one SQL selection of ids.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from textual.app import App
@@ -101,6 +104,67 @@ def assign_action(
         apply=lambda selection, value, **options: service.assign(
             selection, value, actor, **options
         ),
+    )
+
+
+def default_export_path(now: datetime | None = None) -> str:
+    """~/customers-YYYYMMDD-HHMM.csv: the agent's own home, a name that sorts by time."""
+    moment = now or datetime.now()
+    return str(Path.home() / f"customers-{moment:%Y%m%d-%H%M}.csv")
+
+
+def export_action(
+    directory: DirectoryService,
+    actor: Actor,
+    every_match_of: DirectoryQuery | None,
+    ids: set[int],
+    describe: str,
+) -> BulkAction:
+    """e: write the marked customers to a CSV file (streamed, 0600, all or nothing).
+
+    A file that exists is replaced only if the preview said so; one that appears
+    after the preview is refused."""
+    from crm_tui.services.customer_export import CustomerExport, ExportError, ExportPreview
+
+    service = CustomerExport(directory.engine)
+    previews: dict[str, ExportPreview] = {}
+
+    def selection() -> Any:
+        return directory.marked_ids(every_match_of, ids)
+
+    def preview(path: str) -> list[str]:
+        if not path:
+            raise ValueError("type the file to write, e.g. ~/customers.csv")
+        shown = service.preview(selection(), os.path.expanduser(path))
+        if shown.problem:
+            raise ValueError(" ".join(shown.lines()))
+        previews[path] = shown
+        return shown.lines()
+
+    def apply(path: str, _reason: str, should_stop: Callable[[], bool], progress: Progress) -> str:
+        shown = previews[path]
+        try:
+            report = service.write(
+                selection(),
+                shown.path,
+                actor,
+                should_stop=should_stop,
+                progress=progress,
+                replace=shown.exists,
+                describe=describe,
+            )
+        except ExportError as error:
+            return str(error)
+        return report.summary()
+
+    return BulkAction(
+        title="Export the marked customers to CSV",
+        field_label="File",
+        placeholder="~/customers.csv",
+        button="Export",
+        preview=preview,
+        apply=apply,
+        initial=default_export_path(),
     )
 
 

@@ -105,6 +105,9 @@ class DirectoryScreen(Screen[None]):
             "a", "bulk_assign", "Assign marked", show=False, priority=True, id="directory.assign"
         ),
         Binding(
+            "e", "bulk_export", "Export marked", show=False, priority=True, id="directory.export"
+        ),
+        Binding(
             "M", "campaign", "Email campaign", show=False, priority=True, id="directory.campaign"
         ),
         Binding(
@@ -133,6 +136,7 @@ class DirectoryScreen(Screen[None]):
             "merge",
             "bulk_tag",
             "bulk_assign",
+            "bulk_export",
         }
     )
 
@@ -405,11 +409,11 @@ class DirectoryScreen(Screen[None]):
 
     # --------------------------------------------------------------- bulk actions
 
-    def _marked_or_say(self) -> bool:
+    def _marked_or_say(self, changes: bool = True) -> bool:
         if self.service is None or self.actor is None:
             self.notify("The database is still opening.", severity="warning")
             return False
-        if self.readonly:
+        if self.readonly and changes:
             self.notify("Read-only: bulk actions are not possible here.", severity="warning")
             return False
         if not self.marks:
@@ -417,9 +421,9 @@ class DirectoryScreen(Screen[None]):
             return False
         return True
 
-    def _bulk(self, build: Callable[..., BulkAction]) -> None:
+    def _bulk(self, build: Callable[..., BulkAction], changes: bool = True) -> None:
         """Open the bulk dialog for an action built over the marks; reload after."""
-        if not self._marked_or_say():
+        if not self._marked_or_say(changes):
             return
         assert self.service is not None and self.actor is not None
         from crm_tui.screens.bulk_dialog import BulkDialog
@@ -441,6 +445,12 @@ class DirectoryScreen(Screen[None]):
         from crm_tui.screens.bulk_actions import assign_action
 
         self._bulk(assign_action)
+
+    def action_bulk_export(self) -> None:
+        """e: write the marked customers to a CSV file (a read: read-only agents too)."""
+        from crm_tui.screens.bulk_actions import export_action
+
+        self._bulk(export_action, changes=False)
 
     def action_campaign(self) -> None:
         """M: send an email template to every marked customer."""
