@@ -134,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help="read everything, not only what changed since last run"
     )
     _add_database_option(sync)
+    segments = commands.add_parser("segments", help="customer segments (New, Loyal, At-risk, ...)")
+    segment_actions = segments.add_subparsers(dest="action", required=True)
+    recompute = segment_actions.add_parser(
+        "recompute", help="compute every segment now, with the thresholds in config.toml"
+    )
+    recompute.add_argument("--json", action="store_true", help="JSON output")
+    _add_database_option(recompute)
+    counts = segment_actions.add_parser("counts", help="how many customers each segment holds")
+    counts.add_argument("--json", action="store_true", help="JSON output")
+    _add_database_option(counts)
     return parser
 
 
@@ -362,6 +372,28 @@ def _cmd_sync(provider_name: str, full: bool, settings: Settings) -> int:
     return 0
 
 
+def _cmd_segments(action: str, as_json: bool, settings: Settings) -> int:
+    """recompute: every segment now (the app also does it when stale); counts: as stored."""
+    from crm_tui.services.segments import SEGMENTS, SegmentRules, SegmentService
+
+    service = SegmentService(_open_database(settings), SegmentRules.from_settings(settings))
+    extra: dict[str, Any]
+    if action == "recompute":
+        report = service.recompute_all()
+        counts = report.counts
+        extra = {"added": report.added, "removed": report.removed, "seconds": report.seconds}
+    else:
+        counts, computed = service.counts(), service.computed_at()
+        extra = {"computed_at": computed.isoformat() if computed else None}
+    if as_json:
+        print(json.dumps({"counts": counts, **extra}))
+        return 0
+    for code, name in SEGMENTS.items():
+        print(f"{name:<12} {counts.get(code, 0):>10,}")
+    print(" · ".join(f"{key}: {value}" for key, value in extra.items()), file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -388,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_secrets_set(args.secret_group)
             case ("sync", str(provider)):
                 return _cmd_sync(provider, args.full, settings)
+            case ("segments", str(action)):
+                return _cmd_segments(action, args.json, settings)
     except (CliError, ConfigError) as error:
         print(f"crm-tui: {error}", file=sys.stderr)
         return 2
