@@ -472,6 +472,11 @@ class AuditEntry(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_type=_json())
     before: dict[str, Any] | None = Field(default=None, sa_type=_json())
     after: dict[str, Any] | None = Field(default=None, sa_type=_json())
+    # The chain covers a salted digest of details/before/after, not the content
+    # itself: erasing a customer blanks the content (and salt) and the chain holds.
+    content_salt: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    content_digest: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    redacted: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     prev_hash: str
     hash: str
 

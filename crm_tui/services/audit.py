@@ -2,11 +2,21 @@
 
 Every entry's `hash` is SHA-256 over the previous entry's hash and the entry's own
 fields in a canonical JSON form (sorted keys, times in UTC ISO form). `seq` counts
-1, 2, 3, … without gaps. So:
+1, 2, 3, … without gaps. The entry's content (details, before, after: what may
+name a person) enters the chain as a salted digest, `content_digest`, kept beside
+it; verifying recomputes the digest from the content, so the content is covered
+all the same. So:
 
 - an edited entry no longer matches its own hash;
 - a deleted entry leaves a gap in `seq` and breaks the next entry's `prev_hash`;
 - reordered entries (swapped contents, or swapped `seq` values) break the chain.
+
+Erasure (right to be forgotten) meets an append-only trail through that digest:
+`redact_customer` blanks the content and the salt of the erased customer's entries
+and marks them `redacted`. Their chain still verifies (the digest stays), the
+content can no longer be checked, nor guessed from the digest (the salt is gone),
+and `verify` accepts a redacted entry only when its customer has been erased: a
+redaction of anybody else is reported like an edit.
 
 `verify` walks the trail in `seq` order, streaming, and names the first entry that
 fails. What it cannot see on its own is the loss of the newest entries (the chain
@@ -28,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +52,7 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.database import as_utc
 
 _audit = tables.SQLModel.metadata.tables["audit_entry"]
+_customer = tables.SQLModel.metadata.tables["customer"]
 
 GENESIS_HASH = "0" * 64  # the prev_hash of entry 1
 _ADVISORY_KEY = 0x6372_6D61_7564  # "crmaud": PostgreSQL's lock id for appends
@@ -58,6 +70,7 @@ class AuditRecord:
     after: dict[str, Any] | None
     prev_hash: str
     hash: str
+    redacted: bool = False  # its content was removed by the customer's erasure
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,17 @@ def _canonical_time(moment: datetime) -> str:
     return as_utc(moment).astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def content_digest(
+    salt: str,
+    details: Mapping[str, Any] | None,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> str:
+    body = {"details": details or {}, "before": before, "after": after}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((salt + "\n" + text).encode("utf-8")).hexdigest()
+
+
 def entry_hash(
     prev_hash: str,
     seq: int,
@@ -88,9 +112,7 @@ def entry_hash(
     agent_username: str,
     action: str,
     customer_id: int | None,
-    details: Mapping[str, Any] | None,
-    before: Mapping[str, Any] | None,
-    after: Mapping[str, Any] | None,
+    digest: str,
 ) -> str:
     body = {
         "seq": seq,
@@ -98,9 +120,7 @@ def entry_hash(
         "agent": agent_username,
         "action": action,
         "customer_id": customer_id,
-        "details": details or {},
-        "before": before,
-        "after": after,
+        "content": digest,
     }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((prev_hash + "\n" + text).encode("utf-8")).hexdigest()
@@ -143,17 +163,9 @@ def append(
     stored_details = _jsonable(details) or {}
     stored_before, stored_after = _jsonable(before), _jsonable(after)
     username = actor.username or actor.type.value
-    digest = entry_hash(
-        prev_hash,
-        seq,
-        moment,
-        username,
-        action,
-        customer_id,
-        stored_details,
-        stored_before,
-        stored_after,
-    )
+    salt = secrets.token_hex(16)
+    content = content_digest(salt, stored_details, stored_before, stored_after)
+    digest = entry_hash(prev_hash, seq, moment, username, action, customer_id, content)
     connection.execute(
         sa.insert(_audit).values(
             seq=seq,
@@ -164,6 +176,9 @@ def append(
             details=stored_details,
             before=stored_before,
             after=stored_after,
+            content_salt=salt,
+            content_digest=content,
+            redacted=False,
             prev_hash=prev_hash,
             hash=digest,
         )
@@ -194,7 +209,14 @@ def _record(row: Any) -> AuditRecord:
         row.after,
         row.prev_hash,
         row.hash,
+        bool(row.redacted),
     )
+
+
+def _erased_customers(connection: Connection) -> set[int]:
+    """The customers whose redacted entries are legitimate (erasures are few)."""
+    rows = connection.execute(sa.select(_customer.c.id).where(_customer.c.erased_at.is_not(None)))
+    return {int(customer_id) for customer_id in rows.scalars()}
 
 
 class AuditLog:
@@ -238,15 +260,27 @@ class AuditLog:
         """Walk the chain from entry 1; stop at the first entry that does not hold."""
         expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
         with self.engine.connect() as connection:
+            erased = _erased_customers(connection)
             for row in self._in_order(connection):
-                problem = _problem(row, expected_seq, prev_hash)
+                problem = _problem(row, expected_seq, prev_hash, erased)
                 if problem:
                     return VerifyReport(checked, prev_hash, bad_seq=row.seq, problem=problem)
                 expected_seq, prev_hash, checked = row.seq + 1, row.hash, checked + 1
         return VerifyReport(checked, prev_hash)
 
 
-def _problem(row: Any, expected_seq: int, prev_hash: str) -> str:
+def redact_customer(connection: Connection, customer_id: int) -> int:
+    """Blank the content of every entry about `customer_id` (their erasure), in the
+    caller's transaction; the chain still verifies. Returns the entries redacted."""
+    result = connection.execute(
+        sa.update(_audit)
+        .where(_audit.c.customer_id == customer_id, _audit.c.redacted.is_(False))
+        .values(details={"redacted": True}, before=None, after=None, content_salt="", redacted=True)
+    )
+    return int(result.rowcount or 0)
+
+
+def _problem(row: Any, expected_seq: int, prev_hash: str, erased: set[int]) -> str:
     if row.seq != expected_seq:
         missing = "missing" if row.seq > expected_seq else "out of order"
         return f"expected entry {expected_seq} next, found {row.seq} ({missing})"
@@ -259,10 +293,15 @@ def _problem(row: Any, expected_seq: int, prev_hash: str) -> str:
         row.agent_username,
         row.action,
         row.customer_id,
-        row.details,
-        row.before,
-        row.after,
+        row.content_digest,
     )
     if recomputed != row.hash:
+        return "its content was changed after it was written"
+    if row.redacted:
+        if row.customer_id not in erased:
+            return "its content was removed, but its customer was never erased"
+        return ""
+    content = content_digest(row.content_salt, row.details, row.before, row.after)
+    if content != row.content_digest:
         return "its content was changed after it was written"
     return ""

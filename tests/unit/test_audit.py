@@ -14,8 +14,10 @@ from crm_tui.models import tables as t
 from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.audit import GENESIS_HASH, AuditLog
+from tests.factories import T0, add_customer
 
 _audit = t.SQLModel.metadata.tables["audit_entry"]
+_customer = t.SQLModel.metadata.tables["customer"]
 ANA = Actor.agent("ana", agent_id=None)
 
 
@@ -114,3 +116,51 @@ def test_concurrent_appends_keep_one_chain(engine: Engine) -> None:
     assert errors == []
     report = log.verify()
     assert report.ok and report.checked == 60
+
+
+def _erase(engine: Engine, customer_id: int) -> None:
+    with engine.begin() as c:
+        c.execute(sa.update(_customer).where(_customer.c.id == customer_id).values(erased_at=T0))
+        audit.redact_customer(c, customer_id)
+
+
+def test_an_erased_customers_entries_lose_their_content_and_the_chain_holds(
+    engine: Engine,
+) -> None:
+    with engine.begin() as c:
+        ada = add_customer(c, name="Ada", email="ada@example.com")
+        bob = add_customer(c, name="Bob", email="bob@example.com")
+    log = AuditLog(engine)
+    log.record(ANA, "customer.edit", customer_id=ada, before={"email": "ada@example.com"})
+    log.record(ANA, "customer.edit", customer_id=bob, before={"email": "bob@example.com"})
+    log.record(ANA, "customer.view", customer_id=ada, details={"name": "Ada"})
+    _erase(engine, ada)
+    entries = {e.seq: e for e in log.entries()}
+    assert entries[1].redacted and entries[3].redacted and not entries[2].redacted
+    assert entries[1].before is None and entries[3].details == {"redacted": True}
+    assert entries[2].before == {"email": "bob@example.com"}
+    with engine.connect() as c:
+        text = " ".join(str(row) for row in c.execute(sa.select(_audit)))
+    assert "ada@example.com" not in text and "'Ada'" not in text
+    assert log.verify().ok
+
+
+def test_a_redaction_of_a_customer_not_erased_is_caught(engine: Engine) -> None:
+    with engine.begin() as c:
+        bob = add_customer(c, name="Bob", email="bob@example.com")
+    log = AuditLog(engine)
+    log.record(ANA, "customer.view", customer_id=bob)
+    log.record(ANA, "customer.edit", customer_id=bob, before={"phone": "1"})
+    with engine.begin() as c:
+        audit.redact_customer(c, bob)  # hiding what was done, without an erasure
+    report = log.verify()
+    assert report.bad_seq == 1 and "never erased" in report.problem
+
+
+def test_content_edited_to_match_nothing_is_caught_even_with_the_digest_kept(
+    engine: Engine,
+) -> None:
+    log = _five(engine)
+    with engine.begin() as c:
+        c.execute(sa.update(_audit).where(_audit.c.seq == 4).values(before={"x": 1}))
+    assert log.verify().bad_seq == 4
