@@ -492,6 +492,7 @@ class CustomerProfile:
     escalation: str = ""  # the open escalation, said in one line ("" when none)
     segments: tuple[str, ...] = ()  # segment names, for the badge
     tickets: tuple[TicketView, ...] = ()  # newest first
+    viewers: tuple[tuple[str, datetime], ...] = ()  # who viewed it last (login, when), newest first
 
     @property
     def payments_count(self) -> int:

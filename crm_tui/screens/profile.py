@@ -138,6 +138,7 @@ class ProfileScreen(Screen[None]):
     ) -> None:
         super().__init__()
         self.engine, self.actor, self.customer_id = engine, actor, customer_id
+        self.viewed = False  # the first read of this customer is recorded as a view
         # None: read-only, no money moves and no subscription changes from this screen.
         self.refunds = refunds
         self.actions = actions
@@ -196,7 +197,12 @@ class ProfileScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="profile-load", exit_on_error=False)
     def _load_overview(self) -> None:
         try:
-            profile = ProfileService(self.engine).overview(self.customer_id, self.actor)
+            # The first read is a view for the audit trail; reloads after an action
+            # or ctrl+r show the same agent the same customer again.
+            profile = ProfileService(self.engine).overview(
+                self.customer_id, self.actor, record_view=not self.viewed
+            )
+            self.viewed = True
         except CustomerNotFound:
             self.app.call_from_thread(
                 self._show_message, f"There is no customer #{self.customer_id}."

@@ -95,10 +95,17 @@ def overview_renderable(profile: CustomerProfile) -> RenderableType:
         parts.append(_fields("Tickets", _tickets(profile)))
     if profile.status_history:
         parts.append(_status_history(profile))
+    if profile.viewers:
+        parts.append(_fields("Viewed by", _viewers(profile)))
     spaced: list[RenderableType] = []
     for part in parts:
         spaced += [part, Text("")]
     return Group(*spaced[:-1])
+
+
+def _viewers(p: CustomerProfile) -> list[tuple[str, str]]:
+    """Who looked at this customer last (from the audit trail), newest first."""
+    return [(login, f"{format_moment(at)} UTC") for login, at in p.viewers]
 
 
 def _tickets(p: CustomerProfile) -> list[tuple[str, str]]:

@@ -40,6 +40,7 @@ from crm_tui.models.profile import (
     UsageView,
 )
 from crm_tui.models.support import TicketView
+from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_summary import (
     BILLING_STATUSES,
@@ -72,8 +73,11 @@ _agent = _TABLES["agent"]
 _merged = _TABLES["merged_customer"]
 _intent = _TABLES["provider_intent"]
 _esc, _segment, _member = _TABLES["escalation"], _TABLES["segment"], _TABLES["customer_segment"]
+_audit = _TABLES["audit_entry"]
 _ticket = _TABLES["ticket"]
 TICKETS_SHOWN = 20  # the profile's ticket history; older ones stay in the table
+VIEWERS_SHOWN = 5  # "viewed by": the last few people
+VIEWS_READ = 200  # recent views read to find them (one index range)
 
 USAGE_MONTHS = 6  # months of usage the Overview shows
 CUSTOMER_ACTOR_LABEL = "customer (self-service)"
@@ -111,18 +115,32 @@ class ProfileService:
         self.engine = engine
 
     def profile(self, customer_id: int, actor: Actor) -> CustomerProfile:
-        """Everything the profile shows; a merged-away id leads to its survivor."""
+        """Everything the profile shows; a merged-away id leads to its survivor.
+        The read is recorded in the audit trail first (who viewed this customer)."""
+        self.record_view(customer_id, actor)
         with self.engine.connect() as connection:
             reader = _ProfileReader(connection, customer_row(connection, customer_id))
             return reader.with_history(reader.read())
 
-    def overview(self, customer_id: int, actor: Actor) -> CustomerProfile:
+    def overview(
+        self, customer_id: int, actor: Actor, *, record_view: bool = True
+    ) -> CustomerProfile:
         """The profile without its long lists (payments and activity are empty).
 
         A few small reads: the screen draws the Overview from this at once, then
-        fills the Payments and Activity tabs from `history`."""
+        fills the Payments and Activity tabs from `history`. The read is recorded
+        in the audit trail first, unless it is the screen reloading what it shows."""
+        if record_view:
+            self.record_view(customer_id, actor)
         with self.engine.connect() as connection:
             return _ProfileReader(connection, customer_row(connection, customer_id)).read()
+
+    def record_view(self, customer_id: int, actor: Actor) -> None:
+        """`customer.view` in the audit trail, in a short transaction of its own: no
+        profile is shown without its record (a failure here fails the read)."""
+        with self.engine.begin() as connection:
+            row = customer_row(connection, customer_id)
+            audit.append(connection, actor, "customer.view", customer_id=row.id)
 
     def history(self, profile: CustomerProfile, actor: Actor) -> CustomerProfile:
         """`profile` (from `overview`) with its payments and activity read in."""
@@ -230,7 +248,22 @@ class _ProfileReader:
             escalation=self._escalation(),
             segments=self._segments(),
             tickets=self._tickets(),
+            viewers=self._viewers(),
         )
+
+    def _viewers(self) -> tuple[tuple[str, datetime], ...]:
+        """Who viewed this customer last, newest first: each person once, at their
+        latest view (from the audit trail's recent `customer.view` entries)."""
+        rows = self.connection.execute(
+            sa.select(_audit.c.agent_username, _audit.c.at)
+            .where(_audit.c.customer_id == self.id, _audit.c.action == "customer.view")
+            .order_by(_audit.c.seq.desc())
+            .limit(VIEWS_READ)
+        )
+        latest: dict[str, datetime] = {}
+        for row in rows:
+            latest.setdefault(row.agent_username, _aware(row.at))  # type: ignore[arg-type]
+        return tuple(latest.items())[:VIEWERS_SHOWN]
 
     def _tickets(self) -> tuple[TicketView, ...]:
         rows = self.connection.execute(
