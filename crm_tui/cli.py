@@ -134,6 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help="read everything, not only what changed since last run"
     )
     _add_database_option(sync)
+    auditing = commands.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="action", required=True
+    )
+    verify = auditing.add_parser(
+        "verify", help="check the hash chain; exit 1 naming the first bad entry"
+    )
+    _add_database_option(verify)
+    show_audit = auditing.add_parser("show", help="list entries, newest first")
+    show_audit.add_argument("--customer", type=int, metavar="ID")
+    show_audit.add_argument("--agent", metavar="LOGIN")
+    show_audit.add_argument(
+        "--action", dest="audit_action", metavar="ACTION", help="e.g. customer.view"
+    )
+    show_audit.add_argument("--limit", type=int, default=50)
+    show_audit.add_argument("--json", action="store_true", help="JSON lines")
+    _add_database_option(show_audit)
     segments = commands.add_parser("segments", help="customer segments (New, Loyal, At-risk, ...)")
     segment_actions = segments.add_subparsers(dest="action", required=True)
     recompute = segment_actions.add_parser(
@@ -213,7 +229,9 @@ def _cmd_customers_search(args: argparse.Namespace, settings: Settings) -> int:
         search=args.query, filters=filters, sort=directory.Sort(args.sort, args.desc)
     )
     service = directory.DirectoryService(_open_database(settings))
-    for row in service.iter_rows(query, Actor.system(), limit=max(args.limit, 0)):
+    actor = Actor.system()
+    service.record_search(query, actor, service.count(query, actor))
+    for row in service.iter_rows(query, actor, limit=max(args.limit, 0)):
         print(json.dumps(row.as_json(), ensure_ascii=False))
     return 0
 
@@ -372,6 +390,35 @@ def _cmd_sync(provider_name: str, full: bool, settings: Settings) -> int:
     return 0
 
 
+def _cmd_audit_verify(settings: Settings) -> int:
+    from crm_tui.services.audit import AuditLog
+
+    report = AuditLog(_open_database(settings)).verify()
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _cmd_audit_show(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_tui.services.audit import AuditLog
+    from crm_tui.text import safe_text
+
+    entries = AuditLog(_open_database(settings)).entries(
+        customer_id=args.customer,
+        agent=args.agent,
+        action=args.audit_action,
+        limit=max(args.limit, 0),
+    )
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry.as_json(), ensure_ascii=False))
+            continue
+        customer = f"#{entry.customer_id}" if entry.customer_id is not None else "-"
+        what = entry.details.get("summary") or json.dumps(entry.details, ensure_ascii=False)
+        line = f"{entry.seq:>7} {entry.at:%Y-%m-%d %H:%M:%S} {entry.agent_username:<12} "
+        print(safe_text(f"{line}{entry.action:<22} {customer:<9} {what}".rstrip()))
+    return 0
+
+
 def _cmd_segments(action: str, as_json: bool, settings: Settings) -> int:
     """recompute: every segment now (the app also does it when stale); counts: as stored."""
     from crm_tui.services.segments import SEGMENTS, SegmentRules, SegmentService
@@ -420,6 +467,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_secrets_set(args.secret_group)
             case ("sync", str(provider)):
                 return _cmd_sync(provider, args.full, settings)
+            case ("audit", "verify"):
+                return _cmd_audit_verify(settings)
+            case ("audit", "show"):
+                return _cmd_audit_show(args, settings)
             case ("segments", str(action)):
                 return _cmd_segments(action, args.json, settings)
     except (CliError, ConfigError) as error:

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
@@ -146,6 +147,8 @@ class DirectoryScreen(Screen[None]):
         self.actor: Actor | None = None
         self.database_label = ""
         self.readonly = readonly
+        self.search_timer: Timer | None = None
+        self.last_audited_search: DirectoryQuery | None = None
         self.directory_query = DirectoryQuery()
         self.match_count: MatchCount | None = None
         self.generation = 0
@@ -298,6 +301,40 @@ class DirectoryScreen(Screen[None]):
         if message.generation == self.generation:
             self.match_count = message.count
             self._update_status()
+            self._audit_search_when_settled()
+
+    # A search is recorded in the audit trail once it has stood still for this
+    # long: the search the agent read, not each keystroke on the way to it.
+    SEARCH_SETTLES = 1.5
+
+    def _audit_search_when_settled(self) -> None:
+        query = self.directory_query
+        if not (query.search or query.filters.active) or query == self.last_audited_search:
+            return
+        if self.search_timer is not None:
+            self.search_timer.stop()
+        self.search_timer = self.set_timer(self.SEARCH_SETTLES, self._audit_search)
+
+    def _audit_search(self) -> None:
+        query, count = self.directory_query, self.match_count
+        if count is None or query == self.last_audited_search:
+            return  # changed again since: its own count will schedule it
+        self.last_audited_search = query
+        self._record_search(query, count)
+
+    @work(thread=True, group="audit-search", exit_on_error=False)
+    def _record_search(self, query: DirectoryQuery, count: MatchCount) -> None:
+        assert self.service is not None and self.actor is not None
+        try:
+            self.service.record_search(query, self.actor, count)
+        except Exception as error:  # shown, and tried again with the next search
+            self.last_audited_search = None
+            self.app.call_from_thread(
+                self.notify,
+                f"Could not record the search in the audit trail: {error}",
+                severity="warning",
+                markup=False,
+            )
 
     def on_load_failed(self, message: LoadFailed) -> None:
         if message.generation != self.generation:

@@ -72,6 +72,20 @@ class AuditRecord:
     hash: str
     redacted: bool = False  # its content was removed by the customer's erasure
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": _canonical_time(self.at),
+            "agent": self.agent_username,
+            "action": self.action,
+            "customer_id": self.customer_id,
+            "details": self.details,
+            "before": self.before,
+            "after": self.after,
+            "redacted": self.redacted,
+            "hash": self.hash,
+        }
+
 
 @dataclass(frozen=True)
 class VerifyReport:
@@ -194,6 +208,33 @@ def append(
         stored_after,
         prev_hash,
         digest,
+    )
+
+
+def record_change(
+    connection: Connection,
+    actor: Actor,
+    customer_id: int,
+    kind: str,
+    summary: str,
+    details: Mapping[str, Any],
+    at: datetime | None = None,
+    *,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> AuditRecord:
+    """The audit entry of a change that also leaves an activity event on one
+    customer: `customer.<kind>`, with the event's summary and details, and the
+    changed fields' values before and after where the caller has them."""
+    return append(
+        connection,
+        actor,
+        f"customer.{kind}",
+        customer_id=customer_id,
+        details={"summary": summary, **details},
+        before=before,
+        after=after,
+        at=at,
     )
 
 

@@ -35,6 +35,7 @@ from crm_tui.models.enums import (
     PaymentTerms,
 )
 from crm_tui.models.profile import address_line
+from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.database import as_utc
 from crm_tui.services.directory import SearchTerms, like_contains
@@ -362,6 +363,8 @@ class CustomerEditService:
                     _DETAIL_LABELS[key]: f"{old or '—'} → {new or '—'}"
                     for key, (old, new) in changes.items()
                 },
+                before={key: old for key, (old, _new) in changes.items()},
+                after={key: new for key, (_old, new) in changes.items()},
             )
             return version
 
@@ -707,17 +710,32 @@ class CustomerEditService:
         actor: Actor,
         summary: str,
         details: dict[str, Any],
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
     ) -> None:
+        when = self.now()
         connection.execute(
             sa.insert(_event).values(
                 customer_id=customer_id,
-                occurred_at=self.now(),
+                occurred_at=when,
                 kind=kind.value,
                 actor_type=actor.type.value,
                 agent_id=actor.agent_id,
                 summary=summary[: NAME_MAX * 2],
                 details=details,
             )
+        )
+        audit.record_change(
+            connection,
+            actor,
+            customer_id,
+            kind.value,
+            summary[: NAME_MAX * 2],
+            details,
+            when,
+            before=before,
+            after=after,
         )
 
     @staticmethod

@@ -35,6 +35,7 @@ from crm_tui.models.enums import (
     LifecycleStatus,
 )
 from crm_tui.models.tables import ActivityEvent, Address, Customer
+from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.validation import (
     NAME_MAX,
@@ -586,6 +587,13 @@ def _write(
     ids = _insert_customers(connection, customers, now, actor)
     _insert_addresses(connection, ids, customers, now)
     _insert_events(connection, ids, customers, source, now, actor)
+    audit.append(
+        connection,
+        actor,
+        "customers.import",
+        details={"file": source, "imported": len(ids), "first_id": min(ids), "last_id": max(ids)},
+        at=now,
+    )
 
 
 # ------------------------------------------------------------------ the use case

@@ -348,6 +348,18 @@ class DirectoryService:
             ).scalar_one()
         return MatchCount(min(int(found), cap), capped=found > cap)
 
+    def record_search(self, query: DirectoryQuery, actor: Actor, matches: MatchCount) -> None:
+        """`directory.search` in the audit trail: what was searched for (text and
+        filters) and how many matched. The screen calls it once a search has
+        settled, not at every keystroke."""
+        from crm_tui.services import audit  # loads the tables: off cold start
+
+        details = {"search": query.search, "filters": query.filters.describe()}
+        with self.engine.begin() as connection:
+            audit.append(
+                connection, actor, "directory.search", details=details | {"matches": str(matches)}
+            )
+
     def marked_ids(self, every_match_of: DirectoryQuery | None, ids: set[int]) -> sa.Select[Any]:
         """The ids of what an agent marked, as one SELECT a bulk action runs on in SQL
         (never a million ids in memory): every match of a query except `ids`, or else

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from crm_tui.config import Settings, looks_like_address
 from crm_tui.models import tables
 from crm_tui.models.enums import ActivityKind, EmailStatus
+from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.database import as_utc
@@ -317,6 +318,15 @@ class EmailChannel:
                     summary=summary[:SUMMARY_LIMIT],
                     details=details | {"status": values["status"], "error": error},
                 )
+            )
+            audit.record_change(
+                connection,
+                actor,
+                stored.customer_id,
+                ActivityKind.SUPPORT.value,
+                summary[:SUMMARY_LIMIT],
+                details | {"status": values["status"], "error": error},
+                now,
             )
             return self._read(connection, stored.id)
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from crm_tui.models import tables
 from crm_tui.models.enums import ActivityKind, IntentStatus
+from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.providers.base import FailureKind, PaymentProvider, ProviderError
 
@@ -282,3 +283,4 @@ def record_activity(
             details=details,
         )
     )
+    audit.record_change(connection, actor, customer_id, kind.value, summary[:400], details, when)
