@@ -9,6 +9,11 @@ _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "A$", "CA
 _ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF"})
 
 
+def minor_exponent(currency: str) -> int:
+    """Decimals of the currency's minor unit: 2 for USD (cents), 0 for JPY (ISO 4217)."""
+    return 0 if currency.upper() in _ZERO_DECIMAL else 2
+
+
 def format_major(minor: int) -> str:
     """1234567 → '12,345.67' (two decimals; the currency is said elsewhere)."""
     sign = "-" if minor < 0 else ""

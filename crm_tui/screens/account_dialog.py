@@ -62,11 +62,12 @@ def subscription_line(sub: SubscriptionDetail) -> str:
     )
 
 
-def parse_money(text: str) -> int:
-    """An amount typed by the agent, in minor units; a clear message when it is not one."""
+def parse_money(text: str, currency: str) -> int:
+    """An amount typed by the agent, in the currency's minor units; a clear message
+    when it is not one (a decimal yen is one)."""
     if not text.strip():
         raise ValueError("enter an amount, like 25.00")
-    return parse_amount_minor(text)
+    return parse_amount_minor(text, currency)
 
 
 def validated(reason: str, **parsers: Callable[[], Any]) -> tuple[str, dict[str, Any]]:

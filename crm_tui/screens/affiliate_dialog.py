@@ -27,9 +27,9 @@ from crm_tui.services.directory import parse_amount_minor
 from crm_tui.text import safe_text
 
 
-def parse_commission(text: str) -> int:
+def parse_commission(text: str, currency: str) -> int:
     """Empty means no commission."""
-    return parse_amount_minor(text) if text.strip() else 0
+    return parse_amount_minor(text, currency) if text.strip() else 0
 
 
 class AffiliateDialog(AccountActionDialog):
@@ -74,10 +74,12 @@ class AffiliateDialog(AccountActionDialog):
 
     def prepare(self, reason: str) -> Callable[[], ActionDone]:
         affiliate, commission_text = self.value("affiliate"), self.value("commission")
-        payment_id = self.payment.id
+        payment_id, currency = self.payment.id, self.payment.currency
 
         def save() -> ActionDone:
-            text, values = validated(reason, commission=lambda: parse_commission(commission_text))
+            text, values = validated(
+                reason, commission=lambda: parse_commission(commission_text, currency)
+            )
             return self.actions.set_affiliate(
                 payment_id, affiliate, values["commission"], text, self.actor
             )

@@ -95,7 +95,7 @@ class CreditDialog(AccountActionDialog):
         amount_text, currency, customer_id = self.value("amount"), self.currency, self.profile.id
 
         def credit() -> ActionDone:
-            text, values = validated(reason, amount=lambda: parse_money(amount_text))
+            text, values = validated(reason, amount=lambda: parse_money(amount_text, currency))
             return self.actions.apply_credit(
                 customer_id, values["amount"], currency, text, self.actor
             )

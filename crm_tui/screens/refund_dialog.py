@@ -89,11 +89,11 @@ class RefundDialog(FormScreen[RefundDone]):
 
     def save(self) -> None:
         amount_text, reason = self.value("amount"), self.value("reason")
-        payment_id = self.payment.id
+        payment_id, currency = self.payment.id, self.payment.currency
 
         def refund() -> RefundDone:
             try:
-                amount = parse_amount_minor(amount_text)
+                amount = parse_amount_minor(amount_text, currency)
             except ValueError as error:
                 raise InvalidInput({"amount": str(error)}) from None
             return self.service.refund(payment_id, amount, reason, self.actor)

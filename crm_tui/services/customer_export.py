@@ -86,7 +86,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from crm_tui.formatting import _ZERO_DECIMAL
+from crm_tui.formatting import minor_exponent
 from crm_tui.models import tables
 from crm_tui.models.enums import ActivityKind, ActorType, AddressKind
 from crm_tui.services import audit
@@ -344,7 +344,7 @@ class CustomerExport:
 def lifetime_value(minor: int, currency: str) -> str:
     """Exact, for a spreadsheet: 123456 USD → '1234.56 USD'; 1500 JPY → '1500 JPY'."""
     code = (currency or "").upper()
-    if code in _ZERO_DECIMAL:
+    if minor_exponent(code) == 0:
         amount = str(minor)
     else:
         whole, cents = divmod(abs(minor), 100)

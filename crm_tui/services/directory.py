@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from crm_tui.formatting import format_major
+from crm_tui.formatting import format_major, minor_exponent
 from crm_tui.models.read import DirectoryRow
 from crm_tui.services.actor import Actor
 from crm_tui.services.database import as_utc
@@ -195,19 +195,30 @@ class QueryStopped(Exception):
     """A query was stopped because its answer was no longer wanted."""
 
 
-def parse_amount_minor(text: str) -> int:
-    """'1,234.50' → 123450. Refuses negatives, more than two decimals and non-numbers."""
+MAX_AMOUNT_MINOR = 10**15 - 1  # ten trillion dollars less a cent: beyond any real amount
+
+
+def parse_amount_minor(text: str, currency: str = "USD") -> int:
+    """'1,234.50' → 123450 (USD); '1,500' → 1500 (JPY, which has no minor unit).
+    Refuses negatives, more decimals than the currency has, and non-numbers."""
     cleaned = text.strip()
     if cleaned.startswith("-"):
         raise ValueError(f"{text!r}: the amount must be zero or more")
     if not re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d*)?|\d+(\.\d*)?|\.\d+", cleaned):
         raise ValueError(f"{text!r} is not an amount: write it like 1234.50")
     whole, _, fraction = cleaned.replace(",", "").partition(".")
-    if len(fraction) > 2:
-        raise ValueError(f"{text!r}: at most two decimals")
-    if len(whole.lstrip("0")) > 13:
+    decimals = minor_exponent(currency)
+    if len(fraction.rstrip("0")) > decimals:
+        if decimals == 0:
+            raise ValueError(f"{text!r}: {currency.upper()} has no decimals")
+        raise ValueError(f"{text!r}: at most two decimals")  # every other currency has 2
+    digits = whole.lstrip("0")
+    minor = int(digits[:20] or "0") * 10**decimals + int(
+        fraction[:decimals].ljust(decimals, "0") or "0"
+    )
+    if len(digits) > 20 or minor > MAX_AMOUNT_MINOR:
         raise ValueError(f"{text!r}: the amount is too large")
-    return int(whole or "0") * 100 + int(fraction.ljust(2, "0"))
+    return minor
 
 
 def filters_from_options(options: Mapping[str, Any]) -> DirectoryFilters:

@@ -106,3 +106,28 @@ async def test_an_unconfigured_provider_refuses_and_nothing_moves(demo_url: str)
         "SELECT count(*) FROM refund r JOIN payment p ON p.id = r.payment_id "
         "WHERE p.customer_id = 1",
     ) == [(0,)]
+
+
+async def test_a_yen_amount_is_refunded_as_typed(demo_url: str) -> None:
+    # Yen have no minor unit: "1500" is ¥1,500 — not ¥150,000 as cents would make it.
+    engine = create_db_engine(demo_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE payment SET currency = 'JPY' WHERE customer_id = :id"), {"id": PARTIAL}
+        )
+    engine.dispose()
+    app = make_app(demo_url, demo=True)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen, dialog = await _open_refund(pilot, PARTIAL)
+        assert "At most ¥11,900 can be refunded." in screen_text(app)
+        dialog.query_one("#field-amount", FormField).control.value = "1500.5"
+        dialog.query_one("#field-reason", FormField).control.text = "Late delivery goodwill"
+        await pilot.press("tab", "enter")
+        await pilot.pause(0.5)
+        assert "JPY has no decimals" in screen_text(app)
+        dialog.query_one("#field-amount", FormField).control.value = "1500"
+        before = screen.profile
+        dialog.set_focus(dialog.query_one("#refund", Button))
+        await pilot.press("enter")
+        screen = await wait_for_profile(pilot, previous=before)
+        assert screen.profile.activity[0].summary.startswith("Refunded ¥1,500 of ¥11,900")

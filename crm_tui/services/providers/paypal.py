@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from crm_tui.formatting import _ZERO_DECIMAL, format_money
+from crm_tui.formatting import format_money, minor_exponent
 from crm_tui.services.providers.base import (
     FailureKind,
     ProrationPreview,
@@ -159,15 +159,10 @@ def _rfc3339(moment: datetime) -> str:
 # ------------------------------------------------------------------------ money
 
 
-def _minor_exponent(currency: str) -> int:
-    """How many decimals crm-tui's minor units have (as formatting counts them)."""
-    return 0 if currency.upper() in _ZERO_DECIMAL else 2
-
-
 def to_paypal_money(amount_minor: int, currency: str) -> dict[str, str]:
     """8900, "USD" → {"value": "89.00", "currency_code": "USD"}; exact or refused."""
     code = currency.upper()
-    value = Decimal(amount_minor) / (10 ** _minor_exponent(code))
+    value = Decimal(amount_minor) / (10 ** minor_exponent(code))
     places = 0 if code in PAYPAL_WHOLE_UNITS else 2
     sent = value.quantize(Decimal(1).scaleb(-places))
     if sent != value:
@@ -187,7 +182,7 @@ def from_paypal_money(money: Any, what: str, *, money_moved: bool = False) -> tu
         raise _missing(what, money_moved=money_moved)
     if not isinstance(code, str) or not code:
         raise _missing(f"the currency of {what}", money_moved=money_moved)
-    minor = Decimal(value) * (10 ** _minor_exponent(code))
+    minor = Decimal(value) * (10 ** minor_exponent(code))
     if minor != minor.to_integral_value():
         raise ProviderError(
             FailureKind.INVALID, f"PayPal answered with {what} finer than a cent: {value} {code}"
