@@ -247,6 +247,9 @@ def filters_from_options(options: Mapping[str, Any]) -> DirectoryFilters:
 # --------------------------------------------------------------------- search terms
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 @dataclass(frozen=True)
 class SearchTerms:
     """A search string taken apart. Everything the agent types is text, never syntax."""
@@ -257,7 +260,10 @@ class SearchTerms:
 
     @classmethod
     def parse(cls, raw: str) -> SearchTerms:
-        text = " ".join(raw.split()).casefold()
+        # Control characters (a pasted NUL, escape sequences) are never in a stored
+        # name and PostgreSQL refuses NUL outright: they separate words like spaces.
+        visible = _CONTROL.sub(" ", raw)
+        text = " ".join(visible.split()).casefold()
         match = re.fullmatch(r"#?(\d{1,18})", text)
         return cls(text, tuple(text.split()), int(match.group(1)) if match else None)
 
@@ -365,7 +371,8 @@ class DirectoryService:
         settled, not at every keystroke."""
         from crm_tui.services import audit  # loads the tables: off cold start
 
-        details = {"search": query.search, "filters": query.filters.describe()}
+        searched = _CONTROL.sub(" ", query.search)  # as it was searched (see SearchTerms)
+        details = {"search": searched, "filters": query.filters.describe()}
         with self.engine.begin() as connection:
             audit.append(
                 connection, actor, "directory.search", details=details | {"matches": str(matches)}
