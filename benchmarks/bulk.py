@@ -76,11 +76,12 @@ def measure(url: str) -> dict[str, Any]:
     from crm_tui.services.actor import Actor
     from crm_tui.services.agents import register_agent
     from crm_tui.services.bulk_edit import BulkEditService
-    from crm_tui.services.database import create_db_engine
+    from crm_tui.services.database import create_db_engine, upgrade
     from crm_tui.services.directory import DirectoryQuery, DirectoryService
 
     load_average = os.getloadavg()  # figures move with the machine's load
     engine = create_db_engine(url)
+    upgrade(engine)  # a database seeded by an older build
     actor = register_agent(engine, Actor.agent("bench", display_name="Bench Agent"))
     directory = DirectoryService(engine)
     service = BulkEditService(engine)
