@@ -17,8 +17,10 @@ What localstripe lacks is added here, following Stripe's documented behaviour
   items by `price` (a plan id is a price id), status `trialing` while a trial
   runs, `customer.subscription.updated` events;
 - customer balance transactions (account credit) and billing portal sessions;
-- fault switches: the next matching request answers 500, 429 or takes the
-  change and then drops the connection without answering.
+- fault switches: the next matching request answers 500, 429, takes the
+  change and then drops the connection without answering ("drop"), drops it
+  before doing anything ("reset"), or answers `retry_after` seconds late
+  ("slow", for client timeouts).
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ def _subscription_create(data: dict[str, Any]) -> Subscription:
 @dataclass
 class Fault:
     path_prefix: str
-    kind: str  # "500", "429", "drop"
+    kind: str  # "500", "429", "drop", "reset", "slow"
     retry_after: int = 1
 
 
@@ -343,6 +345,13 @@ def _build_app(state_holder: dict[str, LocalStripe]) -> web.Application:
                         status=429,
                         headers={"Retry-After": str(fault.retry_after)},
                     )
+                if fault.kind == "reset":  # the connection dies before anything is done
+                    assert request.transport is not None
+                    request.transport.abort()
+                    raise asyncio.CancelledError
+                if fault.kind == "slow":  # done, but answered after the client gave up
+                    await asyncio.sleep(fault.retry_after)
+                    return await _idempotent(request, handler, body)
                 if fault.kind == "drop":
                     # The change is made, the answer never arrives: "money moved, no reply".
                     await _idempotent(request, handler, body)

@@ -7,82 +7,22 @@ local store holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from crm_tui.models import tables
-from crm_tui.services.account_actions import AccountActions, ActionFailed, ActionPending
-from crm_tui.services.actor import Actor
+from crm_tui.services.account_actions import ActionFailed, ActionPending
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.email_channel import EmailChannel
 from crm_tui.services.profile import ProfileService
 from crm_tui.services.providers.base import FailureKind, ProviderError
-from crm_tui.services.providers.offline import OfflineProvider
-from crm_tui.services.providers.stripe import StripeProvider
-from crm_tui.services.refunds import RefundFailed, RefundPending, RefundService
+from crm_tui.services.providers.stripe import ATTEMPTS, StripeProvider
+from crm_tui.services.refunds import RefundFailed, RefundPending
 from crm_tui.services.secrets import Secrets
 from crm_tui.services.stripe_sync import StripeSync
 from tests.factories import add_customer
-from tests.support.localstripe_server import LocalStripe
 from tests.support.smtp_server import SmtpServer
-
-AGENT = Actor.agent("ana", agent_id=None, display_name="Ana")
-
-
-@dataclass
-class World:
-    stripe: LocalStripe
-    provider: StripeProvider
-    engine: Engine
-    ann: str  # Stripe customer on basic, paid
-    bob: str  # Stripe customer whose card is declined
-    cara: str  # Stripe customer in trial
-
-    def local(self, table: str, **where: Any) -> list[Any]:
-        t = tables.SQLModel.metadata.tables[table]
-        query = sa.select(t).where(*(t.c[name] == value for name, value in where.items()))
-        query = query.order_by(next(iter(t.primary_key.columns)))
-        with self.engine.connect() as connection:
-            return list(connection.execute(query))
-
-    def customer_id(self, stripe_id: str) -> int:
-        (row,) = self.local("external_id", external_id=stripe_id)
-        return int(row.customer_id)
-
-    def subscription(self, stripe_customer: str) -> Any:
-        (sub,) = self.local("subscription", customer_id=self.customer_id(stripe_customer))
-        return sub
-
-    def payment(self, stripe_customer: str, status: str = "succeeded") -> Any:
-        rows = self.local("payment", customer_id=self.customer_id(stripe_customer), status=status)
-        return rows[0]
-
-    def actions(self) -> AccountActions:
-        return AccountActions(self.engine, {"stripe": self.provider, "manual": OfflineProvider()})
-
-    def refunds(self) -> RefundService:
-        return RefundService(self.engine, {"stripe": self.provider})
-
-
-@pytest.fixture
-def world(localstripe: LocalStripe, engine: Engine) -> World:
-    localstripe.plan("basic", 1000)
-    localstripe.plan("pro", 3000)
-    ann = localstripe.customer("Ann Archer", "ann@example.com")
-    localstripe.subscribe(ann, "basic")
-    bob = localstripe.customer("Bob Brown", "bob@example.com", card="pm_card_chargeCustomerFail")
-    localstripe.subscribe(bob, "basic")
-    cara = localstripe.customer("Cara Cole", "cara@example.com")
-    localstripe.subscribe(cara, "basic", trial_days=14)
-    provider = StripeProvider(localstripe.api_key, api_base=localstripe.url, timeout=5)
-    StripeSync(engine, provider).run()
-    return World(localstripe, provider, engine, ann, bob, cara)
-
+from tests.unit.stripe_world import AGENT, World
 
 # ---------------------------------------------------------------------------- sync
 
@@ -159,7 +99,8 @@ def test_same_refund_key_twice_refunds_once(world: World) -> None:
 
 def test_dropped_answer_leaves_intent_pending_then_reconcile_records_once(world: World) -> None:
     payment = world.payment(world.ann)
-    world.stripe.fail_next("/v1/refunds", "drop")
+    for _ in range(ATTEMPTS):  # every try of the request: the answer never comes
+        world.stripe.fail_next("/v1/refunds", "drop")
     with pytest.raises(RefundPending):
         world.refunds().refund(payment.id, 500, "Goodwill for the outage", AGENT)
     # Stripe did refund; here it is pending, and a second refund is refused meanwhile.
@@ -183,10 +124,10 @@ def test_dropped_answer_leaves_intent_pending_then_reconcile_records_once(world:
 
 def test_stripe_errors_become_messages(world: World) -> None:
     payment = world.payment(world.ann)
-    world.stripe.fail_next("/v1/refunds", "429", retry_after=3)
+    world.stripe.fail_next("/v1/refunds", "429", retry_after=30)  # too long to wait here
     with pytest.raises(RefundFailed) as limited:
         world.refunds().refund(payment.id, 100, "Goodwill", AGENT)
-    assert limited.value.message == "Stripe is rate limiting requests; try again in 3 s"
+    assert limited.value.message == "Stripe is rate limiting requests; try again in 30 s"
     with pytest.raises(ProviderError) as missing:
         world.provider.refund("ch_missing", 100, "USD", reason="x", idempotency_key="k1")
     assert missing.value.kind == FailureKind.NOT_FOUND
@@ -280,7 +221,8 @@ def test_cancel_at_period_end_then_now(world: World) -> None:
 def test_cancel_refused_while_a_payment_is_in_progress(world: World) -> None:
     sub = world.subscription(world.ann)
     payment = world.payment(world.ann)
-    world.stripe.fail_next("/v1/refunds", "drop")
+    for _ in range(ATTEMPTS):
+        world.stripe.fail_next("/v1/refunds", "drop")
     with pytest.raises(RefundPending):
         world.refunds().refund(payment.id, 200, "Partial goodwill", AGENT)
     with pytest.raises(InvalidInput) as refused:
@@ -318,7 +260,8 @@ def test_trial_extension(world: World) -> None:
 
 def test_pending_subscription_action_settles_by_replay(world: World) -> None:
     sub = world.subscription(world.ann)
-    world.stripe.fail_next(f"/v1/subscriptions/{sub.provider_id}", "drop")
+    for _ in range(ATTEMPTS):
+        world.stripe.fail_next(f"/v1/subscriptions/{sub.provider_id}", "drop")
     with pytest.raises(ActionPending):
         world.actions().cancel(sub.id, True, "Leaving at the end of the month", AGENT)
     assert world.local("subscription", id=sub.id)[0].cancel_at_period_end is False
@@ -328,7 +271,9 @@ def test_pending_subscription_action_settles_by_replay(world: World) -> None:
     updates = [
         r for r in world.stripe.requests if r == ("POST", f"/v1/subscriptions/{sub.provider_id}")
     ]
-    assert len(updates) == 2  # the call and its replay: Stripe answered the replay from its record
+    # Each try of the call (one change, same key) and the replay: Stripe answered the
+    # repeats from its record of the first.
+    assert len(updates) == ATTEMPTS + 1
 
 
 # ------------------------------------------------------------ payment-method link

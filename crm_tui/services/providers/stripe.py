@@ -12,6 +12,7 @@ intent can be settled later by listing the charge's refunds (`find_refund`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -104,6 +105,26 @@ def translate(error: stripe.StripeError) -> ProviderError:
     return ProviderError(FailureKind.INVALID, f"Stripe refused: {message}")
 
 
+ATTEMPTS = 3  # tries of one request, the first included
+BACKOFF = (0.3, 1.0)  # seconds before the 2nd and the 3rd try (5xx, network)
+RETRY_AFTER_MAX = 3.0  # a 429 asking for a longer wait is said to the agent, not slept
+
+
+def _retry_wait(error: stripe.StripeError, attempt: int) -> float | None:
+    """How long to wait before trying `error`'s request again; None: do not."""
+    if isinstance(error, stripe.RateLimitError) or error.http_status == 429:
+        after = (error.headers or {}).get("Retry-After") if error.headers else None
+        try:
+            seconds = float(after) if after is not None else BACKOFF[attempt - 1]
+        except ValueError:
+            return None
+        return seconds if 0 <= seconds <= RETRY_AFTER_MAX else None
+    transient = isinstance(error, stripe.APIConnectionError) or (
+        error.http_status is not None and error.http_status >= 500
+    )
+    return BACKOFF[min(attempt, len(BACKOFF)) - 1] if transient else None
+
+
 class StripeProvider:
     name = "stripe"
 
@@ -129,10 +150,23 @@ class StripeProvider:
     # ----------------------------------------------------------------- calls
 
     def call(self, request: Callable[[], Any]) -> dict[str, Any]:
-        try:
-            return as_dict(request())
-        except stripe.StripeError as error:
-            raise translate(error) from error
+        """Run `request`, retrying what may pass on a second try — a timeout, a reset
+        connection, a 5xx, a 429 whose Retry-After is short — at most ATTEMPTS
+        times. Safe because every request that changes something carries its
+        idempotency key, and a retry sends the same one: Stripe answers a repeat
+        with the first answer, so nothing is done twice. Then a clear message."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return as_dict(request())
+            except stripe.StripeError as error:
+                wait = _retry_wait(error, attempt)
+                if wait is None or attempt == ATTEMPTS:
+                    raise translate(error) from error
+                self.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)  # a method, so that tests can take the waits out
 
     def options(self, idempotency_key: str) -> Any:
         return {"idempotency_key": idempotency_key}
