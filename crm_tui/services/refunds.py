@@ -51,6 +51,7 @@ _TABLES = tables.SQLModel.metadata.tables
 _payment = _TABLES["payment"]
 _refund = _TABLES["refund"]
 _intent = _TABLES["provider_intent"]
+_agent = _TABLES["agent"]
 _customer = _TABLES["customer"]
 
 REFUND_ACTION = "refund"
@@ -87,6 +88,7 @@ class Refundable:
     refunded_minor: int
     pending_minor: int  # in refund intents not yet settled
     created_at: datetime
+    pending_by: str = ""  # who started the pending refund, and when ("Ben Ode at 14:02 UTC")
 
     @property
     def remaining_minor(self) -> int:
@@ -187,15 +189,26 @@ class RefundService:
         row = connection.execute(query).first()
         if row is None:
             raise InvalidInput({"payment": f"there is no payment #{payment_id}"})
-        pending = connection.execute(
-            sa.select(_intent.c.payload).where(
-                _intent.c.action == REFUND_ACTION,
-                _intent.c.status == IntentStatus.PENDING.value,
-                _intent.c.customer_id == row.customer_id,
+        pending = [
+            intent
+            for intent in connection.execute(
+                sa.select(_intent.c.payload, _intent.c.created_at, _agent.c.display_name)
+                .outerjoin(_agent, _agent.c.id == _intent.c.agent_id)
+                .where(
+                    _intent.c.action == REFUND_ACTION,
+                    _intent.c.status == IntentStatus.PENDING.value,
+                    _intent.c.customer_id == row.customer_id,
+                )
+                .order_by(_intent.c.created_at)
             )
-        ).scalars()
-        pending_minor = sum(
-            int(p.get("amount_minor", 0)) for p in pending if p.get("payment_id") == payment_id
+            if (intent.payload or {}).get("payment_id") == payment_id
+        ]
+        pending_minor = sum(int(intent.payload.get("amount_minor", 0)) for intent in pending)
+        pending_by = (
+            f"{pending[0].display_name or 'the system'} at "
+            f"{as_utc(pending[0].created_at):%Y-%m-%d %H:%M} UTC"
+            if pending
+            else ""
         )
         if row.status not in COLLECTED_STATUSES:
             status = row.status.replace("_", " ")
@@ -210,6 +223,7 @@ class RefundService:
             refunded_minor=row.refunded_minor,
             pending_minor=pending_minor,
             created_at=as_utc(row.created_at),
+            pending_by=pending_by,
         )
 
     def _store_intent(
@@ -256,8 +270,9 @@ class RefundService:
         if payment.pending_minor:
             raise InvalidInput(
                 {
-                    "amount": f"a refund of {format_money(payment.pending_minor, money)} is "
-                    "still pending for this payment; it must settle first (crm-tui reconcile)"
+                    "amount": f"already being refunded by {payment.pending_by}: "
+                    f"{format_money(payment.pending_minor, money)} is pending for this payment; "
+                    "it must settle first (crm-tui reconcile)"
                 }
             )
         if amount_minor > payment.remaining_minor:

@@ -13,7 +13,7 @@ from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.providers.base import FailureKind, ProviderError, ProviderRefund
 from crm_tui.services.providers.offline import OfflineProvider, offline_refund_id
 from crm_tui.services.refunds import RefundFailed, RefundPending, RefundService
-from tests.factories import add_customer, add_payment
+from tests.factories import add_agent, add_customer, add_payment
 
 AGENT = Actor.agent("ana", agent_id=None, display_name="Ana")
 
@@ -146,14 +146,16 @@ def test_an_unknown_outcome_stays_pending_and_is_settled_once(engine: Engine) ->
     ledger = Ledger()
     ledger.outage = True
     service = RefundService(engine, {"manual": ledger})
+    with engine.begin() as c:
+        ben = Actor.agent("ben", agent_id=add_agent(c, "ben", display_name="Ben Ode"))
     before = _snapshot(engine)
     with pytest.raises(RefundPending, match="never paid twice"):
-        service.refund(payment, 4_000, "Double charge", AGENT)
+        service.refund(payment, 4_000, "Double charge", ben)
     assert _snapshot(engine) == before  # nothing recorded as refunded yet …
     (intent,) = _table(engine, "provider_intent")
     assert intent.status == "pending"  # … but nothing lost either
-    # A second agent trying again is told to wait for the pending one.
-    with pytest.raises(InvalidInput, match="still pending"):
+    # A second agent trying again is told who is refunding it, and to wait.
+    with pytest.raises(InvalidInput, match=r"already being refunded by Ben Ode at .* UTC"):
         service.refund(payment, 4_000, "Double charge", AGENT)
     assert ledger.calls == 1
 
