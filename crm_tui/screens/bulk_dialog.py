@@ -178,8 +178,8 @@ class BulkDialog(ModalScreen[str | None]):
             outcome = self.action.apply(value, reason, self.stop.is_set, progress)
         except InvalidInput as refusal:
             outcome = "Nothing was changed: " + "; ".join(refusal.errors.values())
-        except Exception as error:
-            outcome = f"Nothing was changed: {error}"
+        except Exception as error:  # e.g. the database connection was cut: rolled back
+            outcome = f"Nothing was changed: {_one_line(error)}"
         self.app.call_from_thread(self._finished, outcome)
 
     def _progress(self, done: int, total: int) -> None:
@@ -208,3 +208,10 @@ class BulkDialog(ModalScreen[str | None]):
 
     def _say(self, text: str) -> None:
         self.query_one("#bulk-message", Static).update(Text(text))
+
+
+def _one_line(error: Exception) -> str:
+    """An error as one line an agent can read: a driver's own message, not SQL."""
+    original = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
+    text = str(original or error).strip().splitlines()
+    return text[0] if text else type(error).__name__
