@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,38 +19,68 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.directory import DirectoryQuery, DirectoryService
 
 
+@dataclass(frozen=True)
+class _Edit:
+    """What tells a tag from an assignment in the shared dialog."""
+
+    title: str
+    field_label: str
+    placeholder: str
+    button: str
+    done: str  # "tagged": what the preview and the outcome say happened
+    preview: str  # the BulkEditService method that previews...
+    apply: str  # ...and the one that applies
+
+
+_TAG = _Edit(
+    "Tag the marked customers", "Tag", "e.g. vip, call back", "Add tag", "tagged",
+    "tag_preview", "add_tag",
+)  # fmt: skip
+_ASSIGN = _Edit(
+    "Assign the marked customers", "Agent", "login or name; - for nobody", "Assign", "assigned",
+    "assign_preview", "assign",
+)  # fmt: skip
+
+
 def _edit_action(
-    selection: Callable[[], Any],
+    edit: _Edit,
+    directory: DirectoryService,
+    actor: Actor,
+    every_match_of: DirectoryQuery | None,
+    ids: set[int],
     describe: str,
-    *,
-    title: str,
-    field_label: str,
-    placeholder: str,
-    button: str,
-    done: str,
-    preview: Callable[[Any, str], Any],
-    apply: Callable[..., Any],
 ) -> BulkAction:
     """A tag or an assignment: the service previews, then applies in one transaction."""
-    from crm_tui.services.bulk_edit import BulkStopped
+    from crm_tui.services.bulk_edit import BulkEditService, BulkStopped
+
+    service = BulkEditService(directory.engine)
+    preview, apply = getattr(service, edit.preview), getattr(service, edit.apply)
+
+    def selection() -> Any:
+        return directory.marked_ids(every_match_of, ids)
 
     def shown(value: str) -> list[str]:
-        return list(preview(selection(), value).lines(done))
+        return list(preview(selection(), value).lines(edit.done))
 
     def run(value: str, _reason: str, should_stop: Callable[[], bool], progress: Progress) -> str:
         try:
             report = apply(
-                selection(), value, should_stop=should_stop, progress=progress, describe=describe
+                selection(),
+                value,
+                actor,
+                should_stop=should_stop,
+                progress=progress,
+                describe=describe,
             )
         except BulkStopped as stopped:
             return str(stopped)
-        return str(report.summary(done))
+        return str(report.summary(edit.done))
 
     return BulkAction(
-        title=title,
-        field_label=field_label,
-        placeholder=placeholder,
-        button=button,
+        title=edit.title,
+        field_label=edit.field_label,
+        placeholder=edit.placeholder,
+        button=edit.button,
         preview=shown,
         apply=run,
     )
@@ -63,22 +94,7 @@ def tag_action(
     describe: str,
 ) -> BulkAction:
     """t: add one tag to every marked customer, all or nothing."""
-    from crm_tui.services.bulk_edit import BulkEditService
-
-    service = BulkEditService(directory.engine)
-    return _edit_action(
-        lambda: directory.marked_ids(every_match_of, ids),
-        describe,
-        title="Tag the marked customers",
-        field_label="Tag",
-        placeholder="e.g. vip, call back",
-        button="Add tag",
-        done="tagged",
-        preview=service.tag_preview,
-        apply=lambda selection, value, **options: service.add_tag(
-            selection, value, actor, **options
-        ),
-    )
+    return _edit_action(_TAG, directory, actor, every_match_of, ids, describe)
 
 
 def assign_action(
@@ -89,22 +105,7 @@ def assign_action(
     describe: str,
 ) -> BulkAction:
     """a: assign every marked customer to one agent (or to nobody), all or nothing."""
-    from crm_tui.services.bulk_edit import BulkEditService
-
-    service = BulkEditService(directory.engine)
-    return _edit_action(
-        lambda: directory.marked_ids(every_match_of, ids),
-        describe,
-        title="Assign the marked customers",
-        field_label="Agent",
-        placeholder="login or name; - for nobody",
-        button="Assign",
-        done="assigned",
-        preview=service.assign_preview,
-        apply=lambda selection, value, **options: service.assign(
-            selection, value, actor, **options
-        ),
-    )
+    return _edit_action(_ASSIGN, directory, actor, every_match_of, ids, describe)
 
 
 def default_export_path(now: datetime | None = None) -> str:

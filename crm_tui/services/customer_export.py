@@ -91,26 +91,13 @@ from crm_tui.models import tables
 from crm_tui.models.enums import ActivityKind, ActorType, AddressKind
 from crm_tui.services import audit
 from crm_tui.services.actor import Actor
+from crm_tui.services.customer_import import COLUMNS as IMPORT_COLUMNS
 from crm_tui.services.tickets import NotAllowed
 from crm_tui.services.validation import NAME_MAX
 from crm_tui.text import safe_text
 
-COLUMNS = (
-    "Name",
-    "Email",
-    "Company",
-    "Company ID",
-    "Company Email",
-    "Tax ID",
-    "Phone",
-    "Address",
-    "City",
-    "State",
-    "Zip/Postal Code",
-    "Country",
-    "VAT Number",
-    "Lifetime Value",
-)
+# The importer's columns, in its order, and the lifetime value.
+COLUMNS = (*IMPORT_COLUMNS, "Lifetime Value")
 CHUNK = 5_000  # customers per query: a stop is heard within one chunk
 EXAMPLES = 2  # rows shown by the preview
 ENCODING = "utf-8-sig"  # UTF-8 with a BOM, for Excel (see the module docstring)

@@ -166,3 +166,15 @@ async def wait_for_profile(
             await pilot.pause()
             return screen
     raise AssertionError("the profile did not load in time")
+
+
+async def until(pilot: Pilot[Any], check: Any, timeout: float = 60.0) -> None:
+    """Let the app run until `check()` holds (workers answer in their own time)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        if check():
+            return
+    raise AssertionError("timed out")

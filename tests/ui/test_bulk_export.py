@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import stat
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +13,17 @@ from crm_tui.app import CrmApp
 from crm_tui.screens.bulk_dialog import BulkDialog
 from crm_tui.screens.directory import DirectoryScreen
 from crm_tui.services.customer_export import COLUMNS
-from tests.ui.conftest import make_app, screen_text, wait_for_rows
-
-
-async def _until(pilot: Any, check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.05)
-        if check():
-            return
-    raise AssertionError("timed out")
+from tests.ui.conftest import make_app, screen_text, until, wait_for_rows
 
 
 async def _export(pilot: Any, app: CrmApp, target: Path) -> BulkDialog:
     await pilot.press("e")
-    await _until(pilot, lambda: isinstance(app.screen, BulkDialog))
+    await until(pilot, lambda: isinstance(app.screen, BulkDialog))
     dialog = app.screen
     assert isinstance(dialog, BulkDialog)
     assert dialog.value.endswith(".csv")  # a default file name is offered
     await pilot.press("ctrl+u", *str(target), "enter")
-    await _until(pilot, lambda: dialog.previewed == str(target))
+    await until(pilot, lambda: dialog.previewed == str(target))
     return dialog
 
 
@@ -56,7 +46,7 @@ async def test_export_the_marked_customers(directory_url: str, tmp_path: Path) -
         await pilot.press("enter")
         assert dialog.focused is dialog.query_one("#bulk-apply", Button)
         await pilot.press("enter")
-        await _until(pilot, lambda: dialog.result is not None)
+        await until(pilot, lambda: dialog.result is not None)
         assert "Exported 3 customers" in (dialog.result or "")
         await pilot.press("escape")
         assert isinstance(app.screen, DirectoryScreen)
@@ -83,7 +73,7 @@ async def test_an_existing_file_is_replaced_only_when_the_preview_said_so(
         assert "That file exists: it will be replaced." in text
         assert target.read_text() == "keep me\n"
         await pilot.press("enter", "enter")
-        await _until(pilot, lambda: dialog.result is not None)
+        await until(pilot, lambda: dialog.result is not None)
         assert "Exported 10 customers" in (dialog.result or "")
     assert len(_rows(target)) == 11
 
@@ -97,10 +87,10 @@ async def test_a_missing_folder_is_refused_beside_the_field(
         await wait_for_rows(pilot)
         await pilot.press("space")
         await pilot.press("e")
-        await _until(pilot, lambda: isinstance(app.screen, BulkDialog))
+        await until(pilot, lambda: isinstance(app.screen, BulkDialog))
         dialog = app.screen
         assert isinstance(dialog, BulkDialog)
         await pilot.press("ctrl+u", *str(target), "enter")
-        await _until(pilot, lambda: "Cannot write" in screen_text(app))
+        await until(pilot, lambda: "Cannot write" in screen_text(app))
         assert dialog.query_one("#bulk-apply", Button).disabled
     assert not target.parent.exists()

@@ -21,7 +21,7 @@ from crm_tui.screens.queue_picker import QueuePicker
 from crm_tui.services import bulk_edit
 from crm_tui.services.audit import AuditLog
 from crm_tui.services.database import create_db_engine
-from tests.ui.conftest import make_app, screen_text, wait_for_rows
+from tests.ui.conftest import make_app, screen_text, until, wait_for_rows
 
 MEMBERS = 100_000
 T = t.SQLModel.metadata.tables
@@ -79,18 +79,9 @@ def _tagged(url: str, tag: str) -> int:
     )
 
 
-async def _until(pilot: Any, check: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.05)
-        if check():
-            return
-    raise AssertionError("timed out")
-
-
 async def _open_dialog(pilot: Any, app: CrmApp, key: str) -> BulkDialog:
     await pilot.press(key)
-    await _until(pilot, lambda: isinstance(app.screen, BulkDialog), timeout=5)
+    await until(pilot, lambda: isinstance(app.screen, BulkDialog), timeout=5)
     assert isinstance(app.screen, BulkDialog)
     return app.screen
 
@@ -101,17 +92,17 @@ async def _mark_every_member(pilot: Any, app: CrmApp) -> None:
     await pilot.press("slash", *"member", "enter")
     await wait_for_rows(pilot)
     await pilot.press("colon")
-    await _until(pilot, lambda: isinstance(app.screen, QueuePicker), timeout=5)
+    await until(pilot, lambda: isinstance(app.screen, QueuePicker), timeout=5)
     await pilot.press(*"save Members", "enter")
-    await _until(pilot, lambda: isinstance(app.screen, DirectoryScreen), timeout=5)
+    await until(pilot, lambda: isinstance(app.screen, DirectoryScreen), timeout=5)
     await pilot.press("escape")  # clears the search: every customer again
     await wait_for_rows(pilot)
     await pilot.press("colon")
-    await _until(pilot, lambda: isinstance(app.screen, QueuePicker), timeout=5)
+    await until(pilot, lambda: isinstance(app.screen, QueuePicker), timeout=5)
     await pilot.press(*"members", "enter")
     await wait_for_rows(pilot)
     assert app.directory.search_input.value == "member"
-    await _until(pilot, lambda: app.directory.match_count is not None)
+    await until(pilot, lambda: app.directory.match_count is not None)
     await pilot.press("ctrl+a")
     assert "queue: Members" in screen_text(app)
 
@@ -123,7 +114,7 @@ async def test_tag_every_match_of_a_search_over_100000_customers(members_url: st
         await pilot.press("space")  # unmark the first member: all but one
         dialog = await _open_dialog(pilot, app, "t")
         await pilot.press(*"renewal-call", "enter")
-        await _until(pilot, lambda: dialog.previewed == "renewal-call")
+        await until(pilot, lambda: dialog.previewed == "renewal-call")
         text = screen_text(app)
         assert "99,999 of 99,999 marked will be tagged." in text
         assert "Member 000002" in text  # an example; Member 000001 is unmarked
@@ -131,7 +122,7 @@ async def test_tag_every_match_of_a_search_over_100000_customers(members_url: st
         await pilot.press("enter")
         assert dialog.focused is dialog.query_one("#bulk-apply", Button)
         await pilot.press("enter")
-        await _until(pilot, lambda: dialog.result is not None)
+        await until(pilot, lambda: dialog.result is not None)
         assert "99,999 customers tagged." in (dialog.result or "")
         await pilot.press("escape")
         assert isinstance(app.screen, DirectoryScreen)
@@ -165,11 +156,11 @@ async def test_a_stop_midway_leaves_nothing_applied(
         await _mark_every_member(pilot, app)
         dialog = await _open_dialog(pilot, app, "t")
         await pilot.press(*"half", "enter")
-        await _until(pilot, lambda: dialog.previewed == "half")
+        await until(pilot, lambda: dialog.previewed == "half")
         await pilot.press("enter", "enter")
-        await _until(pilot, lambda: dialog.query_one("#bulk-progress").progress >= 4_000)
+        await until(pilot, lambda: dialog.query_one("#bulk-progress").progress >= 4_000)
         await pilot.press("escape")  # stop
-        await _until(pilot, lambda: dialog.result is not None)
+        await until(pilot, lambda: dialog.result is not None)
         assert "Stopped after" in (dialog.result or "")
         assert "nothing was changed" in (dialog.result or "")
         assert isinstance(app.screen, BulkDialog)  # the first escape only stopped
@@ -192,15 +183,15 @@ async def test_assign_the_marked_customers(members_url: str) -> None:
         assert "3 marked" in screen_text(app)
         dialog = await _open_dialog(pilot, app, "a")
         await pilot.press(*"nobody-here", "enter")
-        await _until(pilot, lambda: "no agent called" in screen_text(app))
+        await until(pilot, lambda: "no agent called" in screen_text(app))
         assert dialog.query_one("#bulk-apply", Button).disabled
         me = app.directory.actor
         assert me is not None
         await pilot.press(*("backspace",) * 11, *me.username, "enter")
-        await _until(pilot, lambda: dialog.previewed == me.username)
+        await until(pilot, lambda: dialog.previewed == me.username)
         assert "3 of 3 marked will be assigned." in screen_text(app)
         await pilot.press("enter", "enter")
-        await _until(pilot, lambda: dialog.result is not None)
+        await until(pilot, lambda: dialog.result is not None)
         assert "3 customers assigned." in (dialog.result or "")
     customer = T["customer"]
     assert _count(members_url, "customer", customer.c.assigned_agent_id.is_not(None)) == 3

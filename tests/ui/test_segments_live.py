@@ -3,9 +3,6 @@ picker, opened as a queue, shown as a badge on the profile."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 import sqlalchemy as sa
 
@@ -13,7 +10,7 @@ from crm_tui import app as app_module
 from crm_tui.models import tables as t
 from crm_tui.screens.queue_picker import QueuePicker
 from crm_tui.services.database import create_db_engine
-from tests.ui.conftest import make_app, open_profile, screen_text, wait_for_rows
+from tests.ui.conftest import make_app, open_profile, screen_text, until, wait_for_rows
 
 T = t.SQLModel.metadata.tables
 
@@ -28,15 +25,6 @@ def _business_ids(url: str) -> list[int]:
         engine.dispose()
 
 
-async def _until(pilot: Any, check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.05)
-        if check():
-            return
-    raise AssertionError("timed out")
-
-
 async def test_segments_are_computed_counted_opened_and_badged(
     directory_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -46,13 +34,13 @@ async def test_segments_are_computed_counted_opened_and_badged(
     app = make_app(directory_url)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_rows(pilot)
-        await _until(pilot, lambda: _computed(directory_url))
+        await until(pilot, lambda: _computed(directory_url))
         await pilot.press("colon")
-        await _until(pilot, lambda: isinstance(app.screen, QueuePicker))
+        await until(pilot, lambda: isinstance(app.screen, QueuePicker))
         picker = app.screen
         assert isinstance(picker, QueuePicker)
         await pilot.press(*"business")
-        await _until(pilot, lambda: "Business" in picker.counts)
+        await until(pilot, lambda: "Business" in picker.counts)
         assert str(picker.counts["Business"]) == "25"
         await pilot.press("enter")
         await wait_for_rows(pilot)
