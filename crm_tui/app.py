@@ -8,7 +8,6 @@ frame never waits on the disk and the agent always sees what is happening.
 from __future__ import annotations
 
 import gc
-import getpass
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -22,7 +21,7 @@ from crm_tui.config import Settings
 from crm_tui.screens.directory import DirectoryScreen
 from crm_tui.screens.help import HelpScreen
 from crm_tui.screens.palette import CustomerCommands
-from crm_tui.services.actor import Actor
+from crm_tui.services.actor import Actor, os_login
 from crm_tui.services.database import DatabaseError
 from crm_tui.services.workspace import Workspace, open_workspace
 from crm_tui.themes import STYLESHEET
@@ -40,9 +39,14 @@ class WorkspaceOpened(Message):
 
 
 class WorkspaceFailed(Message):
-    def __init__(self, reason: str) -> None:
+    def __init__(
+        self,
+        reason: str,
+        hint: str = "Check --database-url / CRM_DATABASE_URL, then restart.",
+        title: str = "Cannot open the database",
+    ) -> None:
         super().__init__()
-        self.reason = reason
+        self.reason, self.hint, self.title = reason, hint, title
 
 
 class StartupProgress(Message):
@@ -63,7 +67,9 @@ class CrmApp(App[None]):
     def __init__(self, settings: Settings, actor: Actor | None = None) -> None:
         super().__init__()
         self.settings = settings
-        self.actor = actor or Actor.agent(getpass.getuser())
+        # Who is running the app: their operating-system login, checked against the
+        # agents of the database once it is open (services/agents.py identify).
+        self.actor = actor or Actor.agent(os_login())
         self.workspace: Workspace | None = None
         # Tests hand in providers (localstripe, the PayPal fake); otherwise built on first use.
         self._providers: dict[str, Any] | None = None
@@ -88,14 +94,19 @@ class CrmApp(App[None]):
         if worker.is_cancelled:
             workspace.close()
             return
-        actor = self.actor
-        if not self.settings.readonly:
-            from crm_tui.services.agents import register_agent
+        from crm_tui.services.agents import AgentRefused, identify
 
-            try:
-                actor = register_agent(workspace.engine, actor)
-            except Exception as error:  # the app still reads; writes will say who is unknown
-                self._report_progress(f"Could not register agent {actor.username}: {error}")
+        try:
+            actor = identify(
+                workspace.engine,
+                self.actor.username,
+                readonly=self.settings.readonly,
+                register_unknown=self.settings.demo,
+            )
+        except AgentRefused as error:
+            workspace.close()
+            self.post_message(WorkspaceFailed(str(error), hint="", title="Not an agent here"))
+            return
         self.post_message(WorkspaceOpened(workspace, actor))
 
     def _report_progress(self, text: str) -> None:
@@ -109,13 +120,16 @@ class CrmApp(App[None]):
         self.workspace = message.workspace
         self.actor = message.actor
         self.sub_title = message.workspace.label
+        if self.actor.readonly:
+            self.sub_title += " · READ-ONLY"
         workspace = message.workspace
+        self.directory.readonly = self.actor.readonly
         self.directory.attach(workspace.directory, self.actor, workspace.short_label)
         # Everything made so far lives as long as the app: move it out of the garbage
         # collector's sight, so the full collections a profile's thousands of rows
         # trigger do not walk it again each time (a ~100 ms pause at every open).
         gc.freeze()
-        if not self.settings.readonly:
+        if not self.actor.readonly:
             self._reconcile_pending()
             # New and Churned move with the clock alone: recompute soon after start-up
             # when stale (not during the first search: at a million customers a run
@@ -162,12 +176,10 @@ class CrmApp(App[None]):
         )
 
     def on_workspace_failed(self, message: WorkspaceFailed) -> None:
-        self.directory.show_failure(
-            f"{message.reason}. Check --database-url / CRM_DATABASE_URL, then restart."
-        )
+        self.directory.show_failure(f"{message.reason.rstrip('.')}. {message.hint}".strip())
         self.notify(
             message.reason,
-            title="Cannot open the database",
+            title=message.title,
             severity="error",
             timeout=30,
             markup=False,
@@ -183,19 +195,85 @@ class CrmApp(App[None]):
         # the directory's first frame must not wait for.
         from crm_tui.screens.profile import ProfileScreen
         from crm_tui.services.account_actions import AccountActions
-        from crm_tui.services.refunds import RefundService
 
         engine = self.workspace.engine
         refunds = actions = None
-        if not self.settings.readonly:
+        if not self.actor.readonly:
             providers = self.providers()
-            refunds = RefundService(
-                engine, providers, refund_window_days=self.settings.refund_window_days
-            )
+            refunds = self.refund_service()
             actions = AccountActions(engine, providers)
         self.push_screen(
             ProfileScreen(engine, self.actor, customer_id, refunds=refunds, actions=actions)
         )
+
+    def open_approvals(self) -> None:
+        """The managers' queue of requests waiting for approval."""
+        if self.workspace is None:
+            self.notify("The database is still opening.", severity="warning")
+            return
+        from crm_tui.screens.approvals import ApprovalsScreen
+
+        self.push_screen(ApprovalsScreen(self.approval_service(), self.actor, self.open_customer))
+
+    def refund_service(self) -> Any:
+        from crm_tui.services.refunds import RefundService
+
+        assert self.workspace is not None
+        return RefundService(
+            self.workspace.engine,
+            self.providers(),
+            refund_window_days=self.settings.refund_window_days,
+            approval_above=self.settings.approvals_refund_above,
+        )
+
+    def approval_service(self) -> Any:
+        """Approvals as configured; an approved refund is carried out by the approver."""
+        from crm_tui.models.enums import ApprovalKind
+        from crm_tui.services.approvals import ApprovalService, ApprovalView
+
+        assert self.workspace is not None
+
+        def refund(view: ApprovalView, actor: Actor) -> str:
+            asked = view.payload
+            done = self.refund_service().refund(
+                int(asked["payment_id"]),
+                int(asked["amount_minor"]),
+                view.reason,
+                actor,
+                approval_id=view.id,
+            )
+            return f"refunded ({done.provider_refund_id})"
+
+        def merge(view: ApprovalView, actor: Actor) -> str:
+            from crm_tui.services.merge import MergeService
+
+            asked = view.payload
+            versions = {int(key): int(value) for key, value in asked["versions"].items()}
+            keep, gone = int(asked["keep_id"]), int(asked["merge_id"])
+            MergeService(engine, require_approval=True).merge(
+                keep, gone, view.reason, actor, versions, approval_id=view.id
+            )
+            return f"merged #{gone} into #{keep}"
+
+        def delete_at_providers(view: ApprovalView, actor: Actor) -> str:
+            from crm_tui.services.erasure import delete_at_providers
+
+            assert view.customer_id is not None
+            return delete_at_providers(engine, view.customer_id, self.providers())
+
+        engine = self.workspace.engine
+        runners = {ApprovalKind.REFUND: refund, ApprovalKind.MERGE: merge}
+        if self.settings.privacy_delete_at_provider:
+            runners[ApprovalKind.DELETION] = delete_at_providers
+        return ApprovalService(
+            engine,
+            expiry=timedelta(hours=self.settings.approvals_expiry_hours),
+            runners=runners,
+        )
+
+    def merge_approvals(self) -> Any:
+        """The approvals a merge goes through, or None where merges need none."""
+        return self.approval_service() if self.settings.approvals_merges else None
 
     def providers(self) -> dict[str, Any]:
         """The payment providers, built once (the Stripe SDK loads on first use)."""
@@ -211,7 +289,7 @@ class CrmApp(App[None]):
         if self.workspace is None:
             self.notify("The database is still opening.", severity="warning")
             return
-        if self.settings.readonly:
+        if self.actor.readonly:
             self.notify("Read-only mode: customers cannot be created.", severity="warning")
             return
         from crm_tui.screens.details_form import NewCustomerForm

@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     show_audit.add_argument("--limit", type=int, default=50)
     show_audit.add_argument("--json", action="store_true", help="JSON lines")
     _add_database_option(show_audit)
+    _add_agents_parser(commands)
     segments = commands.add_parser("segments", help="customer segments (New, Loyal, At-risk, ...)")
     segment_actions = segments.add_subparsers(dest="action", required=True)
     recompute = segment_actions.add_parser(
@@ -160,6 +161,39 @@ def build_parser() -> argparse.ArgumentParser:
     counts = segment_actions.add_parser("counts", help="how many customers each segment holds")
     counts.add_argument("--json", action="store_true", help="JSON output")
     _add_database_option(counts)
+    return parser
+
+
+def _add_agents_parser(commands: Any) -> None:
+    agents = commands.add_parser(
+        "agents", help="who may use this database, and in which role (admins change it)"
+    ).add_subparsers(dest="action", required=True)
+    listing = agents.add_parser("list", help="every agent, their role and state")
+    listing.add_argument("--json", action="store_true", help="JSON lines")
+    _add_database_option(listing)
+    add = agents.add_parser("add", help="let an operating-system login use this database")
+    add.add_argument("username", metavar="LOGIN")
+    add.add_argument("--role", choices=["agent", "manager", "admin"], default="agent")
+    add.add_argument("--name", default="", help="the name shown to others (default: LOGIN)")
+    add.add_argument("--readonly", dest="agent_readonly", action="store_true")
+    _add_database_option(add)
+    role = agents.add_parser("set-role", help="make an agent an agent, manager or admin")
+    role.add_argument("username", metavar="LOGIN")
+    role.add_argument("role", choices=["agent", "manager", "admin"])
+    _add_database_option(role)
+    for name, text in (
+        ("disable", "refuse this login from now on (their history stays)"),
+        ("enable", "let a disabled login in again"),
+    ):
+        _add_database_option(_with_login(agents.add_parser(name, help=text)))
+    readonly = agents.add_parser("set-readonly", help="let an agent read but not change")
+    readonly.add_argument("username", metavar="LOGIN")
+    readonly.add_argument("value", choices=["on", "off"])
+    _add_database_option(readonly)
+
+
+def _with_login(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("username", metavar="LOGIN")
     return parser
 
 
@@ -183,6 +217,32 @@ def _open_database(settings: Settings) -> Any:
     return engine
 
 
+def _signed_in(engine: Any, settings: Settings) -> Any:
+    """The person running the command, as an agent of this database (or a CliError)."""
+    from crm_tui.services.actor import os_login
+    from crm_tui.services.agents import AgentRefused, identify
+
+    try:
+        return identify(
+            engine, os_login(), readonly=settings.readonly, register_unknown=settings.demo
+        )
+    except AgentRefused as error:
+        raise CliError(str(error)) from None
+
+
+def _authorized(engine: Any, settings: Settings, permission: str, doing: str) -> Any:
+    """`_signed_in`, refused with a CliError unless the agent may `doing`."""
+    from crm_tui.services.permissions import NotAllowed, Permission, authorize
+
+    actor = _signed_in(engine, settings)
+    try:
+        with engine.connect() as connection:
+            authorize(connection, actor, Permission(permission), doing)
+    except NotAllowed as error:
+        raise CliError(error.message) from None
+    return actor
+
+
 def _cmd_tui(settings: Settings) -> int:
     from crm_tui.app import CrmApp
 
@@ -196,6 +256,9 @@ def _cmd_demo_seed(args: argparse.Namespace, settings: Settings) -> int:
     if args.customers < 1:
         raise CliError("--customers must be at least 1")
     engine = _open_database(settings)
+    # Whoever seeds a new database opens it first: they become its admin (and a
+    # stranger cannot add demo data to a database that has agents).
+    _authorized(engine, settings, "change customer data", "seed demo data")
 
     def progress(done: int, total: int) -> None:
         print(f"\rseeding: {done:,}/{total:,} customers", end="", file=sys.stderr, flush=True)
@@ -219,7 +282,6 @@ def _cmd_db_upgrade(settings: Settings) -> int:
 
 def _cmd_customers_search(args: argparse.Namespace, settings: Settings) -> int:
     from crm_tui.services import directory
-    from crm_tui.services.actor import Actor
 
     try:
         filters = directory.filters_from_options(vars(args))
@@ -228,8 +290,9 @@ def _cmd_customers_search(args: argparse.Namespace, settings: Settings) -> int:
     query = directory.DirectoryQuery(
         search=args.query, filters=filters, sort=directory.Sort(args.sort, args.desc)
     )
-    service = directory.DirectoryService(_open_database(settings))
-    actor = Actor.system()
+    engine = _open_database(settings)
+    service = directory.DirectoryService(engine)
+    actor = _authorized(engine, settings, "read customer data", "search customers")
     service.record_search(query, actor, service.count(query, actor))
     for row in service.iter_rows(query, actor, limit=max(args.limit, 0)):
         print(json.dumps(row.as_json(), ensure_ascii=False))
@@ -237,12 +300,12 @@ def _cmd_customers_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_customers_show(args: argparse.Namespace, settings: Settings) -> int:
-    from crm_tui.services.actor import Actor
     from crm_tui.services.profile import CustomerNotFound, ProfileService
 
-    service = ProfileService(_open_database(settings))
+    engine = _open_database(settings)
+    actor = _authorized(engine, settings, "read customer data", "read customers")
     try:
-        profile = service.profile(args.customer_id, Actor.system())
+        profile = ProfileService(engine).profile(args.customer_id, actor)
     except CustomerNotFound:
         raise CliError(f"no customer with id {args.customer_id}") from None
     print(json.dumps(profile.as_json(), ensure_ascii=False, indent=2))
@@ -250,11 +313,11 @@ def _cmd_customers_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_import_customers(args: argparse.Namespace, settings: Settings) -> int:
-    from crm_tui.services.actor import Actor
     from crm_tui.services.customer_import import import_customers
 
     engine = _open_database(settings)
-    report = import_customers(engine, args.file, Actor.system(), skip_invalid=args.skip_invalid)
+    actor = _authorized(engine, settings, "change customer data", "import customers")
+    report = import_customers(engine, args.file, actor, skip_invalid=args.skip_invalid)
     for problem in report.errors:
         print(problem, file=sys.stderr)
     print(report.summary())
@@ -263,7 +326,6 @@ def _cmd_import_customers(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_export_customers(args: argparse.Namespace, settings: Settings) -> int:
     from crm_tui.services import directory
-    from crm_tui.services.actor import Actor
     from crm_tui.services.customer_export import (
         CustomerExport,
         ExportError,
@@ -277,6 +339,7 @@ def _cmd_export_customers(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(str(error)) from None
     query = directory.DirectoryQuery(search=args.query, filters=filters)
     engine = _open_database(settings)
+    actor = _authorized(engine, settings, "export customer data", "export customers")
     selection = directory.DirectoryService(engine).marked_ids(query, set())
 
     def progress(done: int, total: int) -> None:
@@ -287,7 +350,7 @@ def _cmd_export_customers(args: argparse.Namespace, settings: Settings) -> int:
         report = CustomerExport(engine).write(
             selection,
             args.file,
-            Actor.system(),
+            actor,
             progress=progress,
             replace=args.force,
             describe=_describe_query(query),
@@ -322,10 +385,11 @@ def _providers(settings: Settings) -> Any:
 
 
 def _cmd_reconcile(settings: Settings) -> int:
-    from crm_tui.services.actor import Actor
     from crm_tui.services.reconcile import reconcile_all
 
-    lines = reconcile_all(_open_database(settings), _providers(settings), Actor.system())
+    engine = _open_database(settings)
+    actor = _authorized(engine, settings, "change customer data", "settle pending actions")
+    lines = reconcile_all(engine, _providers(settings), actor)
     for line in lines:
         print(line)
     print(f"{len(lines)} pending action(s) looked at")
@@ -367,6 +431,7 @@ def _cmd_sync(provider_name: str, full: bool, settings: Settings) -> int:
     if isinstance(provider, UnconfiguredProvider):
         raise CliError(f"sync {provider_name}: not configured: {provider.hint}")
     engine = _open_database(settings)
+    _authorized(engine, settings, "change customer data", f"sync from {provider_name}")
 
     def progress(stage: str, done: int, total: int | None) -> None:
         # One line, rewritten in place: a progress bar where the total is unknown.
@@ -393,7 +458,9 @@ def _cmd_sync(provider_name: str, full: bool, settings: Settings) -> int:
 def _cmd_audit_verify(settings: Settings) -> int:
     from crm_tui.services.audit import AuditLog
 
-    report = AuditLog(_open_database(settings)).verify()
+    engine = _open_database(settings)
+    _signed_in(engine, settings)
+    report = AuditLog(engine).verify()
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -402,7 +469,9 @@ def _cmd_audit_show(args: argparse.Namespace, settings: Settings) -> int:
     from crm_tui.services.audit import AuditLog
     from crm_tui.text import safe_text
 
-    entries = AuditLog(_open_database(settings)).entries(
+    engine = _open_database(settings)
+    _authorized(engine, settings, "read the audit trail", "read the audit trail")
+    entries = AuditLog(engine).entries(
         customer_id=args.customer,
         agent=args.agent,
         action=args.audit_action,
@@ -423,7 +492,12 @@ def _cmd_segments(action: str, as_json: bool, settings: Settings) -> int:
     """recompute: every segment now (the app also does it when stale); counts: as stored."""
     from crm_tui.services.segments import SEGMENTS, SegmentRules, SegmentService
 
-    service = SegmentService(_open_database(settings), SegmentRules.from_settings(settings))
+    engine = _open_database(settings)
+    if action == "recompute":
+        _authorized(engine, settings, "change customer data", "recompute segments")
+    else:
+        _authorized(engine, settings, "read customer data", "count segments")
+    service = SegmentService(engine, SegmentRules.from_settings(settings))
     extra: dict[str, Any]
     if action == "recompute":
         report = service.recompute_all()
@@ -438,6 +512,54 @@ def _cmd_segments(action: str, as_json: bool, settings: Settings) -> int:
     for code, name in SEGMENTS.items():
         print(f"{name:<12} {counts.get(code, 0):>10,}")
     print(" · ".join(f"{key}: {value}" for key, value in extra.items()), file=sys.stderr)
+    return 0
+
+
+def _cmd_agents(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_tui.models.enums import AgentRole
+    from crm_tui.services import agents
+    from crm_tui.services.permissions import NotAllowed
+
+    engine = _open_database(settings)
+    actor = _signed_in(engine, settings)
+    try:
+        match args.action:
+            case "list":
+                return _print_agents(agents.list_agents(engine), args.json)
+            case "add":
+                record = agents.add_agent(
+                    engine,
+                    actor,
+                    args.username,
+                    role=AgentRole(args.role),
+                    display_name=args.name,
+                    readonly=args.agent_readonly,
+                )
+            case "set-role":
+                record = agents.set_role(engine, actor, args.username, AgentRole(args.role))
+            case "disable" | "enable":
+                record = agents.set_active(engine, actor, args.username, args.action == "enable")
+            case _:
+                record = agents.set_readonly(engine, actor, args.username, args.value == "on")
+    except NotAllowed as error:
+        raise CliError(error.message) from None
+    except agents.AgentAdminError as error:
+        raise CliError(str(error)) from None
+    return _print_agents([record], False)
+
+
+def _print_agents(records: Sequence[Any], as_json: bool) -> int:
+    from crm_tui.text import safe_text
+
+    for record in records:
+        if as_json:
+            print(json.dumps(record.as_json(), ensure_ascii=False))
+            continue
+        state = "active" if record.active else "disabled"
+        if record.readonly:
+            state += ", read-only"
+        line = f"{record.username:<20} {record.role.value:<8} {state:<20} {record.display_name}"
+        print(safe_text(line))
     return 0
 
 
@@ -473,7 +595,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_audit_show(args, settings)
             case ("segments", str(action)):
                 return _cmd_segments(action, args.json, settings)
+            case ("agents", _):
+                return _cmd_agents(args, settings)
     except (CliError, ConfigError) as error:
+        print(f"crm-tui: {error}", file=sys.stderr)
+        return 2
+    except PermissionError as error:  # permissions.NotAllowed, or the OS refusing a file
         print(f"crm-tui: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

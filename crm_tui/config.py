@@ -68,6 +68,14 @@ class Settings:
     segments_at_risk_usage_months: int = 3  # ...against the average of the N months before
     segments_high_value_percent: int = 10  # High-value: the top N% by lifetime value
     segments_churned_days: int = 90  # Churned: cancelled in the last N days
+    # Two-person approvals ([approvals] in config.toml; services/approvals.py).
+    # Per currency ("75000 JPY": amounts as typed in that currency); a bare amount
+    # covers the currencies not listed; "" never asks. See refund_limits().
+    approvals_refund_above: str = "500.00 USD, 500.00 EUR, 400.00 GBP, 75000 JPY"
+    approvals_expiry_hours: int = 72  # a request nobody decided in time expires
+    approvals_merges: bool = True  # a merge is asked for, and made by the approver
+    # An approved erasure also deletes the customer at Stripe ([privacy] in config.toml).
+    privacy_delete_at_provider: bool = False
     keymap: dict[str, str] = field(default_factory=dict)
     config_path: Path | None = None
 
@@ -99,6 +107,12 @@ _TABLE_KEYS = {
         "sender": "CRM_SMTP_SENDER",
         "username": "CRM_SMTP_USERNAME",
     },
+    "approvals": {
+        "refund_above": "CRM_APPROVALS_REFUND_ABOVE",
+        "expiry_hours": "CRM_APPROVALS_EXPIRY_HOURS",
+        "merges": "CRM_APPROVALS_MERGES",
+    },
+    "privacy": {"delete_at_provider": "CRM_PRIVACY_DELETE_AT_PROVIDER"},
     "segments": {
         "new_days": "CRM_SEGMENTS_NEW_DAYS",
         "loyal_months": "CRM_SEGMENTS_LOYAL_MONTHS",
@@ -129,6 +143,22 @@ _ENV_KEYS = _SCALAR_KEYS | {
 # or the separators of address lists, so it can never split or extend a mail header.
 _ADDRESS_CHAR = r"[^@\s\x00-\x1f\x7f<>,;\"()\[\]]"
 _ADDRESS = re.compile(rf"{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\.(?:(?!\.){_ADDRESS_CHAR})+")
+
+
+_LIMIT = re.compile(r"(\d{1,12}(?:\.\d{1,3})?)(?:\s+([A-Za-z]{3}))?")
+
+
+def refund_limits(text: str) -> dict[str, str]:
+    """'500.00 USD, 75000 JPY, 450' → {'USD': '500.00', 'JPY': '75000', '*': '450'}:
+    above which amount (as typed in that currency) a refund needs an approval; '*'
+    is every other currency. ValueError names the part that is not one."""
+    limits: dict[str, str] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        match = _LIMIT.fullmatch(part)
+        if match is None:
+            raise ValueError(f"{part!r} is not an amount with an optional currency code")
+        limits[(match.group(2) or "*").upper()] = match.group(1)
+    return limits
 
 
 def looks_like_address(text: str) -> bool:
@@ -219,6 +249,19 @@ def _validate(settings: Settings, sources: dict[str, str]) -> None:
             raise ConfigError(
                 f"{where(name)}: segments.{key} = {value} is out of range ({low}–{high} {unit})"
             )
+    try:
+        refund_limits(settings.approvals_refund_above)
+    except ValueError as error:
+        raise ConfigError(
+            f"{where('approvals_refund_above')}: approvals.refund_above = "
+            f'{settings.approvals_refund_above!r}: {error} (e.g. "500.00 USD, 75000 JPY"; '
+            '"" for never)'
+        ) from None
+    if not 1 <= settings.approvals_expiry_hours <= 24 * 90:
+        raise ConfigError(
+            f"{where('approvals_expiry_hours')}: approvals.expiry_hours = "
+            f"{settings.approvals_expiry_hours} is out of range (1–2160 hours)"
+        )
     url = settings.billing_portal_return_url
     if url and not url.startswith(("https://", "http://")):
         raise ConfigError(

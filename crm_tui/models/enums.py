@@ -161,6 +161,15 @@ class AgentRole(StrEnum):
     ADMIN = "admin"
 
 
+class ApprovalKind(StrEnum):
+    """What a two-person approval is for."""
+
+    REFUND = "refund"  # above the configured amount
+    DELETION = "deletion"  # erasure of a customer's personal data
+    MERGE = "merge"
+    BULK_CANCEL = "bulk_cancel"
+
+
 class RequestStatus(StrEnum):
     """Lifecycle of a two-person approval or a deletion request."""
 

@@ -493,6 +493,12 @@ class CustomerProfile:
     segments: tuple[str, ...] = ()  # segment names, for the badge
     tickets: tuple[TicketView, ...] = ()  # newest first
     viewers: tuple[tuple[str, datetime], ...] = ()  # who viewed it last (login, when), newest first
+    # Two-person approvals asked about this customer, one line each, newest first.
+    requests: tuple[str, ...] = ()
+    pending_requests: tuple[str, ...] = ()  # those still waiting for a manager
+    # Consent per purpose: (purpose, "granted 2026-03-01 (signup form)", "refused …", "not asked").
+    consent: tuple[tuple[str, str], ...] = ()
+    erased_at: datetime | None = None  # personal data erased (right to erasure)
 
     @property
     def payments_count(self) -> int:

@@ -230,14 +230,19 @@ def campaign_action(
     )
 
 
-def merge_action(directory: DirectoryService, actor: Actor, ids: list[int]) -> BulkAction:
+def merge_action(
+    directory: DirectoryService, actor: Actor, ids: list[int], approvals: Any = None
+) -> BulkAction:
     """=: merge the two marked customers. The agent types the id to keep; the preview
     says exactly what moves from the other, how overlaps are settled, and what
-    blocks the merge; the merge is refused if either changed since the preview."""
+    blocks the merge; the merge is refused if either changed since the preview.
+
+    With `approvals` (an ApprovalService: merges need a second person), applying
+    asks for the merge instead; the manager who approves it makes it."""
     from crm_tui.models.support import MergePreview
     from crm_tui.services.merge import MergeService
 
-    service = MergeService(directory.engine)
+    service = MergeService(directory.engine, require_approval=approvals is not None)
     first, second = sorted(ids)
     previews: dict[tuple[int, int], MergePreview] = {}
 
@@ -267,6 +272,13 @@ def merge_action(directory: DirectoryService, actor: Actor, ids: list[int]) -> B
     def apply(value: str, reason: str, _stop: Callable[[], bool], _progress: Progress) -> str:
         keep, gone = parties(value)
         shown = previews[(keep, gone)]
+        if approvals is not None:
+            from crm_tui.models.enums import ApprovalKind
+
+            versions = {str(key): version for key, version in shown.versions.items()}
+            payload = {"keep_id": keep, "merge_id": gone, "versions": versions}
+            asked = approvals.request(ApprovalKind.MERGE, keep, payload, reason, actor)
+            return f"Merge asked for (request #{asked.id}): a manager must approve it."
         service.merge(keep, gone, reason, actor, shown.versions)
         return f"Merged #{gone} into #{keep}. Searching #{gone} now finds #{keep}."
 

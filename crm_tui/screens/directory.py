@@ -16,7 +16,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
@@ -24,6 +23,7 @@ from textual.worker import get_current_worker
 from crm_tui.models.read import DirectoryRow
 from crm_tui.screens.directory_marks import Marks
 from crm_tui.screens.filters import FiltersScreen
+from crm_tui.screens.refused_keys import RefusedKeys, manager_reason, read_only_reason
 from crm_tui.services.actor import Actor
 from crm_tui.services.directory import (
     SORT_COLUMNS,
@@ -79,7 +79,11 @@ def _reason(error: Exception) -> str:
     return safe_text(str(original or error).strip().splitlines()[0] if str(error) else error)
 
 
-class DirectoryScreen(Screen[None]):
+# Keys that change customers: greyed out, and explained, in a read-only session.
+_CHANGE_ACTIONS = frozenset({"new_customer", "bulk_tag", "bulk_assign", "campaign", "merge"})
+
+
+class DirectoryScreen(RefusedKeys):
     # Priority bindings run as the key is read, before the next key is delivered, so an
     # agent typing ahead over SSH ("/ada⏎G" in one burst) gets every key where it
     # belongs. `check_action` turns the letter keys off while the search box has focus.
@@ -119,6 +123,7 @@ class DirectoryScreen(Screen[None]):
             priority=True,
             id="directory.merge",
         ),
+        Binding("A", "approvals", "Approvals", show=False, priority=True, id="directory.approvals"),
         Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
         Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
@@ -138,6 +143,7 @@ class DirectoryScreen(Screen[None]):
             "bulk_tag",
             "bulk_assign",
             "bulk_export",
+            "approvals",
         }
     )
 
@@ -187,8 +193,10 @@ class DirectoryScreen(Screen[None]):
 
     def attach(self, service: DirectoryService, actor: Actor, database_label: str) -> None:
         self.service, self.actor, self.database_label = service, actor, database_label
+        self.readonly = self.readonly or actor.readonly
+        mode = "READ-ONLY · " if self.readonly else ""
         self.query_one("#title-bar", Static).update(
-            Text(f"crm-tui · customers · {safe_text(database_label)}", no_wrap=True)
+            Text(f"crm-tui · {mode}customers · {safe_text(database_label)}", no_wrap=True)
         )
         self.reload()
 
@@ -381,8 +389,19 @@ class DirectoryScreen(Screen[None]):
         # behind a burst of keys that are already being dispatched.
         return self.is_mounted and self.focused is self.search_input
 
+    def refusal(self, action: str) -> str | None:
+        if self._typing_in_search():
+            return None  # the key types
+        if action == "approvals":
+            return manager_reason(self.actor, "approve requests")
+        if action in _CHANGE_ACTIONS and self.readonly:
+            return read_only_reason(self.actor) or "Read-only: nothing can be changed here."
+        return None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         typing = self._typing_in_search()
+        if self.refusal(action) is not None:
+            return None  # greyed out; pressed, on_key says why
         if action in self._LETTER_ACTIONS:
             return None if typing else True  # None: shown greyed out, the key types
         if action == "leave_search":
@@ -519,7 +538,8 @@ class DirectoryScreen(Screen[None]):
         from crm_tui.screens.bulk_actions import merge_action
         from crm_tui.screens.bulk_dialog import BulkDialog
 
-        action = merge_action(self.service, self.actor, sorted(self.marks.ids))
+        approvals = self.app.merge_approvals()  # type: ignore[attr-defined]
+        action = merge_action(self.service, self.actor, sorted(self.marks.ids), approvals)
         self.app.push_screen(BulkDialog(action, "2 marked"), self._after_merge)
 
     def _after_merge(self, outcome: str | None) -> None:
@@ -527,6 +547,12 @@ class DirectoryScreen(Screen[None]):
             self.marks.clear()  # one of the two is gone
             self.table.marks_changed()
             self.action_reload()
+
+    def action_approvals(self) -> None:
+        if self.service is None or self.actor is None:
+            self.notify("The database is still opening.", severity="warning")
+            return
+        self.app.open_approvals()  # type: ignore[attr-defined]
 
     def action_queues(self) -> None:
         if self.service is None or self.actor is None:

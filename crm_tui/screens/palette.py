@@ -38,6 +38,7 @@ class CustomerCommands(Provider):
             ("Filters", screen.action_filters, "filter the directory (f)"),
             ("Clear search and filters", self._clear, "show every customer"),
             ("Reverse the sort order", screen.action_sort_reverse, "S"),
+            ("Approvals queue", screen.action_approvals, "requests waiting for a manager (A)"),
         ]
         for column in SORT_COLUMNS:
             commands.append(

@@ -19,7 +19,6 @@ from textual._styles_cache import StylesCache
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
@@ -52,6 +51,7 @@ from crm_tui.screens.profile_tabs import (
     subscriptions_renderable,
 )
 from crm_tui.screens.refund_dialog import RefundDialog
+from crm_tui.screens.refused_keys import RefusedKeys, read_only_reason
 from crm_tui.screens.resume_dialog import ResumeDialog
 from crm_tui.screens.retry_dialog import RetryPaymentDialog
 from crm_tui.screens.tags_dialog import TagsDialog
@@ -79,7 +79,18 @@ class KeyScroll(VerticalScroll):
     ]
 
 
-class ProfileScreen(Screen[None]):
+# What changes the customer: greyed out, and explained, in a read-only session.
+CHANGE_ACTIONS = frozenset(
+    {
+        "edit_details", "addresses", "add_note", "tags", "account_state", "refund",
+        "retry_payment", "apply_credit", "pause", "resume", "cancel_subscription",
+        "change_plan", "extend_trial", "mark_paid", "affiliate", "payment_link",
+        "open_ticket", "escalate", "request_erasure", "consent",
+    }
+)  # fmt: skip
+
+
+class ProfileScreen(RefusedKeys):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", priority=True, id="profile.back"),
         *(
@@ -117,6 +128,15 @@ class ProfileScreen(Screen[None]):
             show=False,
             id="profile.escalate",
         ),
+        Binding(
+            "D",
+            "request_erasure",
+            "Erase personal data (asks a manager)",
+            show=False,
+            id="profile.erase",
+        ),
+        Binding("E", "privacy_export", "Export all their data", show=False, id="profile.export"),
+        Binding("C", "consent", "Record consent", show=False, id="profile.consent"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="profile.reload"),
     ]
     DEFAULT_CSS = """
@@ -186,6 +206,9 @@ class ProfileScreen(Screen[None]):
         self.set_focus(self._tab_body("overview"))
         self._load()
 
+    def refusal(self, action: str) -> str | None:
+        return read_only_reason(self.actor) if action in CHANGE_ACTIONS else None
+
     # ------------------------------------------------------------------- loading
 
     def _load(self) -> None:
@@ -238,7 +261,8 @@ class ProfileScreen(Screen[None]):
         self.profile = profile
         self.customer_id = profile.id  # a merged-away id opened its survivor
         state = "" if profile.account_state == "active" else f" · {profile.account_state.upper()}"
-        title = f"crm-tui · {safe_text(profile.name)} · #{profile.id}{state}"
+        mode = "READ-ONLY · " if self.actor.readonly else ""
+        title = f"crm-tui · {mode}{safe_text(profile.name)} · #{profile.id}{state}"
         self.query_one("#title-bar", Static).update(Text(title, no_wrap=True))
         self.query_one("#overview-body", Static).update(overview_renderable(profile))
         self.query_one("#subscriptions-body", Static).update(subscriptions_renderable(profile))
@@ -366,7 +390,7 @@ class ProfileScreen(Screen[None]):
         # Sending writes (an email row, an activity event): not in read-only mode.
         settings = getattr(self.app, "settings", None)
         channel = None
-        if settings is not None and not settings.readonly:
+        if settings is not None and not self.actor.readonly:
             channel = EmailChannel(self.engine, settings, Secrets())
         dialog = InvoiceDialog(invoice, engine=self.engine, actor=self.actor, channel=channel)
         self.app.push_screen(dialog)
@@ -425,6 +449,44 @@ class ProfileScreen(Screen[None]):
             return
         dialog = RefundDialog(self.refunds, self.actor, self.profile, payment, remaining)
         self.app.push_screen(dialog, self._after_edit)
+
+    # ----------------------------------------------------------- privacy requests
+
+    def action_request_erasure(self) -> None:
+        if self.profile is None:
+            self.notify("The customer is still loading.", severity="warning", timeout=3)
+            return
+        if self.actor.readonly:
+            self.notify("Read-only: an erasure cannot be requested here.", severity="warning")
+            return
+        if self.profile.erased_at is not None:
+            self.notify("This customer's personal data was already erased.", timeout=4)
+            return
+        from crm_tui.screens.privacy_dialogs import DeletionRequestDialog
+
+        self.app.push_screen(
+            DeletionRequestDialog(self.engine, self.actor, self.profile), self._after_action
+        )
+
+    def action_consent(self) -> None:
+        if self.profile is None:
+            self.notify("The customer is still loading.", severity="warning", timeout=3)
+            return
+        from crm_tui.screens.privacy_dialogs import ConsentDialog
+
+        self.app.push_screen(
+            ConsentDialog(self.engine, self.actor, self.profile), self._after_action
+        )
+
+    def action_privacy_export(self) -> None:
+        if self.profile is None:
+            self.notify("The customer is still loading.", severity="warning", timeout=3)
+            return
+        from crm_tui.screens.privacy_dialogs import PrivacyExportDialog
+
+        self.app.push_screen(
+            PrivacyExportDialog(self.engine, self.actor, self.profile), self._after_action
+        )
 
     # ----------------------------------------------------------- account actions
 

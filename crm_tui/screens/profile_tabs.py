@@ -67,8 +67,16 @@ def at_a_glance(profile: CustomerProfile) -> Text:
     glance.append("\n" + second)
     if profile.segments:
         glance.append("\n" + " ".join(f"[{safe_text(name)}]" for name in profile.segments))
+    if profile.erased_at is not None:
+        glance.append(
+            f"\nERASED {format_moment(profile.erased_at)} UTC: personal data removed "
+            "(right to erasure); financial records kept",
+            style="bold",
+        )
     if profile.escalation:
         glance.append(f"\nESCALATED {safe_text(profile.escalation)}", style="bold red")
+    for request in profile.pending_requests:
+        glance.append(f"\nAWAITING APPROVAL {safe_text(request)}", style="bold yellow")
     for pending in profile.pending_actions:
         # An unknown outcome at a provider: say so first, the agent must not act twice.
         glance.append(
@@ -95,6 +103,10 @@ def overview_renderable(profile: CustomerProfile) -> RenderableType:
         parts.append(_fields("Tickets", _tickets(profile)))
     if profile.status_history:
         parts.append(_status_history(profile))
+    if profile.requests:
+        requests = Text("\n".join(safe_text(line) for line in profile.requests))
+        parts.append(Group(Text("Requests", style="bold underline"), requests))
+    parts.append(_fields("Consent", [(k, safe_text(v)) for k, v in profile.consent]))
     if profile.viewers:
         parts.append(_fields("Viewed by", _viewers(profile)))
     spaced: list[RenderableType] = []

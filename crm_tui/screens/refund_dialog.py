@@ -16,11 +16,14 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Static, TextArea
 
 from crm_tui.formatting import format_date, format_major, format_money
+from crm_tui.models.enums import ApprovalKind
 from crm_tui.models.profile import CustomerProfile, PaymentView
 from crm_tui.screens.form import FormField, FormScreen, text_input
 from crm_tui.services.actor import Actor
+from crm_tui.services.approvals import ApprovalService, ApprovalView, NeedsApproval
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.directory import parse_amount_minor
+from crm_tui.services.permissions import NotAllowed
 from crm_tui.services.refunds import RefundDone, RefundFailed, RefundPending, RefundService
 from crm_tui.text import safe_text
 
@@ -59,7 +62,14 @@ class RefundDialog(FormScreen[RefundDone]):
         self.profile, self.payment, self.remaining = profile, payment, remaining_minor
 
     def fields(self) -> ComposeResult:
-        yield Static(Text(refund_statement(self.profile, self.payment, self.remaining)))
+        statement = refund_statement(self.profile, self.payment, self.remaining)
+        limit = self.service.approval_limit(self.payment.currency)
+        if limit is not None and self.remaining > limit:
+            statement += (
+                f"\nAbove {format_money(limit, self.payment.currency)}, a manager must approve "
+                "it: the refund is then asked for, not made."
+            )
+        yield Static(Text(statement))
         yield FormField(
             "amount",
             f"Amount ({self.payment.currency})",
@@ -91,16 +101,35 @@ class RefundDialog(FormScreen[RefundDone]):
         amount_text, reason = self.value("amount"), self.value("reason")
         payment_id, currency = self.payment.id, self.payment.currency
 
-        def refund() -> RefundDone:
+        def refund() -> RefundDone | ApprovalView:
             try:
                 amount = parse_amount_minor(amount_text, currency)
             except ValueError as error:
                 raise InvalidInput({"amount": str(error)}) from None
-            return self.service.refund(payment_id, amount, reason, self.actor)
+            try:
+                return self.service.refund(payment_id, amount, reason, self.actor)
+            except NeedsApproval:  # above the limit: ask a manager instead (nothing moved)
+                return ApprovalService(self.service.engine).request(
+                    ApprovalKind.REFUND,
+                    self.profile.id,
+                    {"payment_id": payment_id, "amount_minor": amount, "currency": currency},
+                    reason,
+                    self.actor,
+                )
 
         self.run_save(refund, self._done)
 
-    def _done(self, done: RefundDone) -> None:
+    def _done(self, done: RefundDone | ApprovalView) -> None:
+        if isinstance(done, ApprovalView):
+            self.app.notify(
+                f"Refund asked for (request #{done.id}): {done.description}; "
+                "a manager must approve it.",
+                title="Refund",
+                timeout=8,
+                markup=False,
+            )
+            self.dismiss(None)
+            return
         self.app.notify(
             f"Refunded {format_money(done.amount_minor, done.currency)} "
             f"({done.provider_refund_id}).",
@@ -115,4 +144,6 @@ class RefundDialog(FormScreen[RefundDone]):
             return f"Refused by {self.payment.provider}: {error.message}. Nothing was refunded."
         if isinstance(error, RefundPending):
             return f"Pending: {error.message}"
+        if isinstance(error, NotAllowed):
+            return f"Not allowed: {error.message}"
         return None

@@ -6,6 +6,8 @@ activity log, the audit trail and the permission checks are made of.
 
 from __future__ import annotations
 
+import getpass
+import os
 from dataclasses import dataclass
 
 from crm_tui.models.enums import ActorType, AgentRole
@@ -18,6 +20,8 @@ class Actor:
     agent_id: int | None = None
     role: AgentRole | None = None
     display_name: str = ""
+    # A read-only session (`--readonly`): the services refuse its changes whatever the role.
+    readonly: bool = False
 
     @classmethod
     def system(cls) -> Actor:
@@ -40,3 +44,16 @@ class Actor:
     @property
     def label(self) -> str:
         return self.display_name or self.username
+
+
+def os_login() -> str:
+    """The operating-system account running this process: who is using the app.
+
+    From the password database, not $USER or $LOGNAME: those are one `export` away
+    from being someone else, and on a shared jump host the account is the identity."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):  # no password database (Windows, some containers)
+        return getpass.getuser()

@@ -16,7 +16,10 @@ Erasure (right to be forgotten) meets an append-only trail through that digest:
 and marks them `redacted`. Their chain still verifies (the digest stays), the
 content can no longer be checked, nor guessed from the digest (the salt is gone),
 and `verify` accepts a redacted entry only when its customer has been erased: a
-redaction of anybody else is reported like an edit.
+redaction of anybody else is reported like an edit. Searches name no customer:
+an erasure redacts those whose text matches the person (`redact_searches`) and
+lists their seqs in its own `customer.erase` entry, and `verify` accepts exactly
+those.
 
 `verify` walks the trail in `seq` order, streaming, and names the first entry that
 fails. What it cannot see on its own is the loss of the newest entries (the chain
@@ -38,8 +41,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
-from collections.abc import Iterator, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +60,9 @@ _audit = tables.SQLModel.metadata.tables["audit_entry"]
 _customer = tables.SQLModel.metadata.tables["customer"]
 
 GENESIS_HASH = "0" * 64  # the prev_hash of entry 1
+SEARCH_ACTION = "directory.search"
+ERASE_ACTION = "customer.erase"
+_WORD = re.compile(r"\w+")
 _ADVISORY_KEY = 0x6372_6D61_7564  # "crmaud": PostgreSQL's lock id for appends
 
 
@@ -222,14 +230,15 @@ def record_change(
     *,
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
+    action: str | None = None,
 ) -> AuditRecord:
     """The audit entry of a change that also leaves an activity event on one
-    customer: `customer.<kind>`, with the event's summary and details, and the
-    changed fields' values before and after where the caller has them."""
+    customer: `customer.<kind>` (or `action`), with the event's summary and details,
+    and the changed fields' values before and after where the caller has them."""
     return append(
         connection,
         actor,
-        f"customer.{kind}",
+        action or f"customer.{kind}",
         customer_id=customer_id,
         details={"summary": summary, **details},
         before=before,
@@ -302,8 +311,9 @@ class AuditLog:
         expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
         with self.engine.connect() as connection:
             erased = _erased_customers(connection)
+            searches = _erasure_redactions(connection)
             for row in self._in_order(connection):
-                problem = _problem(row, expected_seq, prev_hash, erased)
+                problem = _problem(row, expected_seq, prev_hash, erased, searches)
                 if problem:
                     return VerifyReport(checked, prev_hash, bad_seq=row.seq, problem=problem)
                 expected_seq, prev_hash, checked = row.seq + 1, row.hash, checked + 1
@@ -321,7 +331,78 @@ def redact_customer(connection: Connection, customer_id: int) -> int:
     return int(result.rowcount or 0)
 
 
-def _problem(row: Any, expected_seq: int, prev_hash: str, erased: set[int]) -> str:
+def redact_searches(connection: Connection, identifiers: Iterable[str]) -> list[int]:
+    """Blank the searches that may have looked for an erased person; their seqs.
+
+    A search entry names no customer, only the text typed, so it is matched by
+    text: a search word of three or more characters found in one of the person's
+    identifiers (the words of their name and company, their email's local part,
+    their phone's digits), accents and case aside. Over-matching is the safe side:
+    a redacted search still shows who searched and when. The caller lists the seqs
+    in its `customer.erase` entry, which is what lets `verify` accept them."""
+    words = _identifier_words(identifiers)
+    if not words:
+        return []
+    rows = connection.execute(
+        sa.select(_audit.c.seq, _audit.c.details).where(
+            _audit.c.action == SEARCH_ACTION, _audit.c.redacted.is_(False)
+        )
+    )
+    matched = [
+        row.seq for row in rows if _mentions(str((row.details or {}).get("search", "")), words)
+    ]
+    for chunk in range(0, len(matched), 500):
+        connection.execute(
+            sa.update(_audit)
+            .where(_audit.c.seq.in_(matched[chunk : chunk + 500]))
+            .values(
+                details={"redacted": True}, before=None, after=None, content_salt="", redacted=True
+            )
+        )
+    return matched
+
+
+def _searched(details: Mapping[str, Any] | None) -> str:
+    return str((details or {}).get("search", ""))
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _identifier_words(identifiers: Iterable[str]) -> list[str]:
+    words: list[str] = []
+    for identifier in identifiers:
+        folded = _fold(identifier)
+        if "@" in folded:
+            folded = folded.split("@", 1)[0]
+        digits = "".join(ch for ch in folded if ch.isdigit())
+        if len(digits) >= 6 and len(digits) >= len(folded.replace(" ", "")) // 2:
+            words.append(digits)  # a phone number: match its digits
+            continue
+        words.extend(word for word in _WORD.findall(folded) if len(word) >= 2)
+    return words
+
+
+def _mentions(search: str, words: list[str]) -> bool:
+    folded = _fold(search)
+    terms = [term for term in _WORD.findall(folded) if len(term) >= 3]
+    digits = "".join(ch for ch in folded if ch.isdigit())
+    if len(digits) >= 4:
+        terms.append(digits)
+    return any(term in word for term in terms for word in words)
+
+
+def _erasure_redactions(connection: Connection) -> set[int]:
+    """Seqs of searches that an erasure's own (chained) entry says it redacted."""
+    rows = connection.execute(sa.select(_audit.c.details).where(_audit.c.action == ERASE_ACTION))
+    return {int(seq) for row in rows for seq in (row.details or {}).get("redacted_searches", [])}
+
+
+def _problem(
+    row: Any, expected_seq: int, prev_hash: str, erased: set[int], searches: set[int]
+) -> str:
     if row.seq != expected_seq:
         missing = "missing" if row.seq > expected_seq else "out of order"
         return f"expected entry {expected_seq} next, found {row.seq} ({missing})"
@@ -339,6 +420,8 @@ def _problem(row: Any, expected_seq: int, prev_hash: str, erased: set[int]) -> s
     if recomputed != row.hash:
         return "its content was changed after it was written"
     if row.redacted:
+        if row.customer_id is None and row.seq in searches:
+            return ""
         if row.customer_id not in erased:
             return "its content was removed, but its customer was never erased"
         return ""

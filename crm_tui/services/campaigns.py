@@ -34,6 +34,7 @@ from crm_tui.services.email_templates import (
     TemplateService,
     customer_fields,
 )
+from crm_tui.services.permissions import Permission, authorize
 
 _T = tables.SQLModel.metadata.tables
 _customer, _email = _T["customer"], _T["email_message"]
@@ -197,6 +198,7 @@ class CampaignService:
         """One entry per run (a resumed campaign is a new run, by whoever resumes it);
         what each customer got is on their activity and in `email_message`."""
         with self.engine.begin() as connection:
+            authorize(connection, actor, Permission.CHANGE, "email customers")
             audit.append(
                 connection,
                 actor,

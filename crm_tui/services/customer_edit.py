@@ -39,6 +39,7 @@ from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.database import as_utc
 from crm_tui.services.directory import SearchTerms, like_contains
+from crm_tui.services.permissions import Permission, authorize
 from crm_tui.services.profile import CustomerNotFound, customer_row
 from crm_tui.services.validation import (
     NAME_MAX,
@@ -714,6 +715,10 @@ class CustomerEditService:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
     ) -> None:
+        # Every change here passes this point, in its transaction: the last line of
+        # the permission check (as intents.record_activity is for the others).
+        authorize(connection, actor, Permission.CHANGE, "change customers")
+        _refuse_erased(connection, customer_id)
         when = self.now()
         connection.execute(
             sa.insert(_event).values(
@@ -830,3 +835,14 @@ __all__ = [
     "validate_reason",
     "validate_tag",
 ]
+
+
+def _refuse_erased(connection: Connection, customer_id: int) -> None:
+    """An erased customer's details stay erased: nothing personal can be added back."""
+    erased_at = connection.execute(
+        sa.select(_customer.c.erased_at).where(_customer.c.id == customer_id)
+    ).scalar()
+    if erased_at is not None:
+        raise InvalidInput(
+            {"customer": "this customer's personal data was erased: it cannot be changed"}
+        )

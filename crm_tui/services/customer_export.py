@@ -88,11 +88,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from crm_tui.formatting import minor_exponent
 from crm_tui.models import tables
-from crm_tui.models.enums import ActivityKind, ActorType, AddressKind
+from crm_tui.models.enums import ActivityKind, AddressKind
 from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_import import COLUMNS as IMPORT_COLUMNS
-from crm_tui.services.tickets import NotAllowed
+from crm_tui.services.permissions import Permission, authorize
 from crm_tui.services.validation import NAME_MAX
 from crm_tui.text import safe_text
 
@@ -109,7 +109,6 @@ StopCheck = Callable[[], bool]
 
 _T = tables.SQLModel.metadata.tables
 _customer, _address, _event = _T["customer"], _T["address"], _T["activity_event"]
-_agent = _T["agent"]
 
 # The selected ids, copied once per export (a temporary table: each connection has
 # its own, and it is gone with the connection).
@@ -489,17 +488,7 @@ def _discard_target(connection: Connection) -> None:
 def _require_exporter(connection: Connection, actor: Actor) -> None:
     """Refuse a customer, or an agent whose account is unknown or inactive. Read-only
     agents may export: it is a read (see the module docstring)."""
-    if actor.type == ActorType.CUSTOMER:
-        raise NotAllowed("only an agent can export customers")
-    if actor.agent_id is None:
-        return
-    row = connection.execute(
-        sa.select(_agent.c.display_name, _agent.c.active).where(_agent.c.id == actor.agent_id)
-    ).first()
-    if row is None:
-        raise NotAllowed(f"agent #{actor.agent_id} is unknown here and cannot export customers")
-    if not row.active:
-        raise NotAllowed(f"{row.display_name}'s agent account is inactive: cannot export")
+    authorize(connection, actor, Permission.EXPORT, "export customers")
 
 
 def _record_events(connection: Connection, actor: Actor, file_name: str, when: datetime) -> None:

@@ -37,6 +37,7 @@ from crm_tui.models.enums import (
 from crm_tui.models.tables import ActivityEvent, Address, Customer
 from crm_tui.services import audit
 from crm_tui.services.actor import Actor
+from crm_tui.services.permissions import Permission, authorize
 from crm_tui.services.validation import (
     NAME_MAX,
     ValidationError,
@@ -632,6 +633,7 @@ def import_customers(
     validation = _validate_rows(csv_file)
     try:
         with engine.begin() as connection:
+            authorize(connection, actor, Permission.CHANGE, "import customers")
             # Inside the transaction that writes, so the check and the inserts see the same data.
             _refuse_existing(connection, validation)
             invalid = validation.invalid_lines

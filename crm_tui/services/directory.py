@@ -375,7 +375,7 @@ class DirectoryService:
         details = {"search": searched, "filters": query.filters.describe()}
         with self.engine.begin() as connection:
             audit.append(
-                connection, actor, "directory.search", details=details | {"matches": str(matches)}
+                connection, actor, audit.SEARCH_ACTION, details=details | {"matches": str(matches)}
             )
 
     def marked_ids(self, every_match_of: DirectoryQuery | None, ids: set[int]) -> sa.Select[Any]:

@@ -40,6 +40,7 @@ from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.database import as_utc
+from crm_tui.services.permissions import Permission, authorize
 from crm_tui.services.profile import customer_row
 from crm_tui.services.secrets import Secrets
 
@@ -156,6 +157,7 @@ class EmailChannel:
         _no_line_breaks("subject", subject, "subject")
         files = self._checked_attachments(attachments)
         with self.engine.begin() as connection:
+            authorize(connection, actor, Permission.CHANGE, "email customers")
             customer = customer_row(connection, customer_id)
             to = self._recipient(customer)
             email_id = self._store(

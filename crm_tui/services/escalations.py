@@ -8,8 +8,8 @@ Rules:
   duplicates can leave the survivor with two open ones: both reasons stay for
   the manager, see services/merge.py.)
 - Raising one needs a reason; resolving one needs a resolution text. Resolving
-  is the manager's review: an agent whose role is `agent` is refused with
-  `NotAllowed`; managers, admins and the system resolve.
+  is the manager's review (Permission.RESOLVE_ESCALATION): an agent whose role
+  is `agent` is refused with `NotAllowed`; managers, admins and the system resolve.
 - Read-only or inactive agents are refused; every write leaves an activity event
   (kind `support`) with its actor, in the same transaction. Escalating does not
   bump the customer's `version`.
@@ -28,20 +28,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from crm_tui.formatting import format_moment
 from crm_tui.models import tables
-from crm_tui.models.enums import ActivityKind, ActorType, AgentRole, EscalationStatus
+from crm_tui.models.enums import ActivityKind, EscalationStatus
 from crm_tui.models.support import EscalationView
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput, validate_reason
 from crm_tui.services.database import as_utc
 from crm_tui.services.intents import record_activity
+from crm_tui.services.permissions import Permission, authorize, require_writer
 from crm_tui.services.profile import customer_row
-from crm_tui.services.tickets import (
-    NotAllowed,
-    agent_label,
-    agent_names,
-    lock_customer,
-    require_writer,
-)
+from crm_tui.services.tickets import agent_label, agent_names, lock_customer
 
 _TABLES = tables.SQLModel.metadata.tables
 _customer = _TABLES["customer"]
@@ -49,7 +44,6 @@ _escalation = _TABLES["escalation"]
 _agent = _TABLES["agent"]
 
 OPEN_LIMIT = 1_000  # the escalated queue is a manager's worklist, not a report
-REVIEWER_ROLES = frozenset({AgentRole.MANAGER, AgentRole.ADMIN})
 
 
 class AlreadyEscalated(InvalidInput):
@@ -119,8 +113,7 @@ class EscalationService:
         """Close an open escalation with what the review decided (managers and admins)."""
         clean = validate_reason(resolution, field="resolution")
         with self.engine.begin() as connection:
-            require_writer(connection, actor, "resolve an escalation")
-            self._require_reviewer(connection, actor)
+            authorize(connection, actor, Permission.RESOLVE_ESCALATION, "resolve an escalation")
             now = self.now()
             # Conditional on it being open: of two managers resolving it, one does.
             changed = connection.execute(
@@ -244,21 +237,6 @@ class EscalationService:
                 )
             )
         return views
-
-    @staticmethod
-    def _require_reviewer(connection: Connection, actor: Actor) -> None:
-        if actor.type == ActorType.SYSTEM:
-            return
-        role: str | None = actor.role.value if actor.role is not None else None
-        if actor.agent_id is not None:
-            stored = connection.execute(
-                sa.select(_agent.c.role).where(_agent.c.id == actor.agent_id)
-            ).scalar()
-            role = stored or role
-        if role not in {r.value for r in REVIEWER_ROLES}:
-            raise NotAllowed(
-                "resolving an escalation is a manager's review: a manager or admin resolves it"
-            )
 
 
 __all__ = ["AlreadyEscalated", "EscalationService"]

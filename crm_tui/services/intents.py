@@ -30,6 +30,7 @@ from crm_tui.models import tables
 from crm_tui.models.enums import ActivityKind, IntentStatus
 from crm_tui.services import audit
 from crm_tui.services.actor import Actor
+from crm_tui.services.permissions import Permission, authorize
 from crm_tui.services.providers.base import FailureKind, PaymentProvider, ProviderError
 
 _TABLES = tables.SQLModel.metadata.tables
@@ -112,6 +113,8 @@ class IntentRunner:
     ) -> tuple[int, str]:
         key = f"crm-{kind}-{uuid.uuid4()}"
         with self.engine.begin() as connection:
+            # Before the provider is asked: a refused agent moves nothing anywhere.
+            authorize(connection, actor, Permission.CHANGE, kind.replace("_", " "))
             if check is not None:
                 check(connection)
             inserted = connection.execute(
@@ -271,7 +274,17 @@ def record_activity(
     summary: str,
     details: dict[str, Any],
     when: datetime,
+    permission: Permission = Permission.CHANGE,
+    audit_action: str | None = None,
 ) -> None:
+    """One event in the customer's history, and its audit entry, in the caller's transaction.
+
+    Every change to a customer passes here, so this is also the last line of the
+    permission check: an actor who may not `permission` (a read-only or disabled
+    agent) is refused, and the caller's transaction, with whatever it wrote, rolls
+    back. The services check first, with their own words; this catches what one forgot.
+    """
+    authorize(connection, actor, permission, f"{permission.value} ({kind.value})")
     connection.execute(
         sa.insert(_event).values(
             customer_id=customer_id,
@@ -283,4 +296,13 @@ def record_activity(
             details=details,
         )
     )
-    audit.record_change(connection, actor, customer_id, kind.value, summary[:400], details, when)
+    audit.record_change(
+        connection,
+        actor,
+        customer_id,
+        kind.value,
+        summary[:400],
+        details,
+        when,
+        action=audit_action,
+    )

@@ -61,6 +61,8 @@ from sqlalchemy.engine import Connection, Engine
 from crm_tui.models import tables
 from crm_tui.models.enums import (
     ActivityKind,
+    ActorType,
+    ApprovalKind,
     EscalationStatus,
     IntentStatus,
     RequestStatus,
@@ -78,6 +80,7 @@ from crm_tui.services.customer_edit import InvalidInput, StaleEdit, validate_rea
 from crm_tui.services.customer_summary import refresh_summary
 from crm_tui.services.database import as_utc
 from crm_tui.services.intents import record_activity
+from crm_tui.services.permissions import NotAllowed
 from crm_tui.services.profile import CustomerNotFound
 from crm_tui.services.tickets import agent_names, lock_customers, require_writer
 
@@ -445,9 +448,18 @@ def _party(row: Any) -> MergeParty:
 class MergeService:
     """Thread-safe: each call has its own connection or transaction."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        require_approval: bool = False,
+    ) -> None:
         self.engine = engine
         self.now = clock or (lambda: datetime.now(UTC))
+        # The app turns this on ([approvals] merges): an agent's merge is then only
+        # made with the id of an approved request for exactly these two customers.
+        self.require_approval = require_approval
 
     def preview(self, keep_id: int, merge_id: int, actor: Actor) -> MergePreview:
         """What merging `merge_id` into `keep_id` would do; refused outright (MergeRefused)
@@ -477,6 +489,8 @@ class MergeService:
         reason: str,
         actor: Actor,
         expected_versions: Mapping[int, int],
+        *,
+        approval_id: int | None = None,
     ) -> MergeResult:
         """Merge `merge_id` into `keep_id` in one transaction (see the module's rules).
 
@@ -492,6 +506,8 @@ class MergeService:
             )
         with self.engine.begin() as connection:
             require_writer(connection, actor, "merge customers")
+            if self.require_approval and actor.type != ActorType.SYSTEM:
+                _require_approval(connection, keep_id, merge_id, approval_id)
             rows = lock_customers(connection, [keep_id, merge_id])
             keep, merge = _both(connection, rows, keep_id, merge_id)
             for row in (keep, merge):
@@ -588,6 +604,25 @@ class MergeService:
                     recorded_at=now,
                 )
             )
+
+
+def _require_approval(
+    connection: Connection, keep_id: int, merge_id: int, approval_id: int | None
+) -> None:
+    from crm_tui.services.approvals import NeedsApproval  # approvals imports merge's callers
+
+    if approval_id is None:
+        raise NeedsApproval(ApprovalKind.MERGE, "a merge needs a manager's approval")
+    request = _TABLES["approval_request"]
+    row = connection.execute(sa.select(request).where(request.c.id == approval_id)).first()
+    asked = dict(row.payload or {}) if row is not None else {}
+    if (
+        row is None
+        or row.kind != ApprovalKind.MERGE.value
+        or row.status != RequestStatus.APPROVED.value
+        or (asked.get("keep_id"), asked.get("merge_id")) != (keep_id, merge_id)
+    ):
+        raise NotAllowed(f"request #{approval_id} is not an approval of this merge")
 
 
 def _refuse_self(keep_id: int, merge_id: int) -> None:

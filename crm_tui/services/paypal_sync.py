@@ -347,9 +347,13 @@ class PayPalSync:
         }
         if existing is not None:
             current = connection.execute(
-                sa.select(_customer.c.name, _customer.c.email).where(_customer.c.id == existing)
+                sa.select(_customer.c.name, _customer.c.email, _customer.c.erased_at).where(
+                    _customer.c.id == existing
+                )
             ).one()
-            if tuple(current) != (values["name"], values["email"]):
+            # An erased customer's personal data never comes back (see stripe_sync.py).
+            stored = (current.name, current.email)
+            if current.erased_at is None and stored != (values["name"], values["email"]):
                 connection.execute(
                     sa.update(_customer)
                     .where(_customer.c.id == existing)

@@ -13,14 +13,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from crm_tui.formatting import format_money
+from crm_tui.formatting import format_date, format_money
 from crm_tui.models import tables
-from crm_tui.models.enums import ActorType, InvoiceStatus
+from crm_tui.models.enums import ActorType, ConsentPurpose, InvoiceStatus, RequestStatus
 from crm_tui.models.profile import (
     ActivityView,
     AddressDetail,
@@ -50,6 +50,9 @@ from crm_tui.services.customer_summary import (
 )
 from crm_tui.services.database import as_utc
 
+if TYPE_CHECKING:
+    from crm_tui.services.approvals import ApprovalView
+
 _TABLES = tables.SQLModel.metadata.tables
 _customer = _TABLES["customer"]
 _address = _TABLES["address"]
@@ -78,6 +81,7 @@ _ticket = _TABLES["ticket"]
 TICKETS_SHOWN = 20  # the profile's ticket history; older ones stay in the table
 VIEWERS_SHOWN = 5  # "viewed by": the last few people
 VIEWS_READ = 200  # recent views read to find them (one index range)
+REQUESTS_SHOWN = 5  # approval requests about the customer, newest first
 
 USAGE_MONTHS = 6  # months of usage the Overview shows
 CUSTOMER_ACTOR_LABEL = "customer (self-service)"
@@ -203,6 +207,7 @@ class _ProfileReader:
         c = self.customer
         subscriptions_rows = self._subscription_rows()
         subscriptions = self._subscriptions(subscriptions_rows, self._collected_by_subscription())
+        requests = self._requests()
         return CustomerProfile(
             id=c.id,
             kind=c.kind,
@@ -249,7 +254,37 @@ class _ProfileReader:
             segments=self._segments(),
             tickets=self._tickets(),
             viewers=self._viewers(),
+            requests=tuple(view.state_line() for view in requests),
+            pending_requests=tuple(
+                view.state_line() for view in requests if view.status == RequestStatus.PENDING
+            ),
+            consent=self._consent(),
+            erased_at=_aware(c.erased_at) if c.erased_at is not None else None,
         )
+
+    def _requests(self) -> list[ApprovalView]:
+        from crm_tui.services.approvals import customer_requests  # approvals needs this module
+
+        return customer_requests(self.connection, self.id, REQUESTS_SHOWN)
+
+    def _consent(self) -> tuple[tuple[str, str], ...]:
+        """Each purpose's current consent, from the newest row of its history."""
+        from crm_tui.services.consent import consent_history
+
+        latest: dict[str, Any] = {}
+        for change in consent_history(self.connection, self.id):
+            latest.setdefault(change.purpose, change)
+        lines = []
+        for purpose in ConsentPurpose:
+            current = latest.get(purpose.value)
+            label = purpose.value.replace("_", " ")
+            if current is None:
+                lines.append((label, "not asked"))
+                continue
+            state = "granted" if current.granted else "refused"
+            source = f" ({current.source})" if current.source else ""
+            lines.append((label, f"{state} {format_date(_aware(current.recorded_at))}{source}"))
+        return tuple(lines)
 
     def _viewers(self) -> tuple[tuple[str, datetime], ...]:
         """Who viewed this customer last, newest first: each person once, at their

@@ -26,13 +26,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from crm_tui.config import refund_limits
 from crm_tui.formatting import format_money
 from crm_tui.models import tables
-from crm_tui.models.enums import ActivityKind, IntentStatus, PaymentStatus, RefundStatus
+from crm_tui.models.enums import (
+    ActivityKind,
+    ApprovalKind,
+    IntentStatus,
+    PaymentStatus,
+    RefundStatus,
+    RequestStatus,
+)
 from crm_tui.services.actor import Actor
+from crm_tui.services.approvals import ApprovalRefused, NeedsApproval
 from crm_tui.services.customer_edit import InvalidInput, validate_reason
 from crm_tui.services.customer_summary import COLLECTED_STATUSES
 from crm_tui.services.database import as_utc
+from crm_tui.services.directory import parse_amount_minor
 from crm_tui.services.intents import (
     ActionFailed,
     ActionPending,
@@ -40,6 +50,7 @@ from crm_tui.services.intents import (
     fail_intent,
     record_activity,
 )
+from crm_tui.services.permissions import NotAllowed, Permission, authorize
 from crm_tui.services.providers.base import (
     FailureKind,
     PaymentProvider,
@@ -53,6 +64,7 @@ _refund = _TABLES["refund"]
 _intent = _TABLES["provider_intent"]
 _agent = _TABLES["agent"]
 _customer = _TABLES["customer"]
+_approval = _TABLES["approval_request"]
 
 REFUND_ACTION = "refund"
 
@@ -102,11 +114,15 @@ class RefundService:
         providers: Mapping[str, PaymentProvider],
         *,
         refund_window_days: int = 0,
+        approval_above: str = "",
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine = engine
         self.providers = providers
         self.refund_window_days = refund_window_days
+        # A refund above this amount needs a manager's approval: config.toml's text,
+        # per currency ("500.00 USD, 75000 JPY"; a bare amount for the others; "" never).
+        self.approval_above = approval_above
         self.now = clock or (lambda: datetime.now(UTC))
 
     # ------------------------------------------------------------------ reading
@@ -117,9 +133,28 @@ class RefundService:
 
     # ------------------------------------------------------------------ writing
 
-    def refund(self, payment_id: int, amount_minor: int, reason: str, actor: Actor) -> RefundDone:
+    def approval_limit(self, currency: str) -> int | None:
+        """The largest refund, in `currency`'s minor units, made without an approval
+        (None: any amount). `approval_above` is config.toml's text, per currency."""
+        limits = refund_limits(self.approval_above)
+        text = limits.get(currency.upper(), limits.get("*"))
+        return None if text is None else parse_amount_minor(text, currency)
+
+    def refund(
+        self,
+        payment_id: int,
+        amount_minor: int,
+        reason: str,
+        actor: Actor,
+        *,
+        approval_id: int | None = None,
+    ) -> RefundDone:
+        """Refund; above the approval limit only with `approval_id`, the id of an
+        approved request for exactly this payment and amount (else NeedsApproval)."""
         reason = validate_reason(reason)
-        intent_id, key, payment = self._store_intent(payment_id, amount_minor, reason, actor)
+        intent_id, key, payment = self._store_intent(
+            payment_id, amount_minor, reason, actor, approval_id
+        )
         answer = ask_provider(
             self.providers,
             payment.provider,
@@ -227,10 +262,17 @@ class RefundService:
         )
 
     def _store_intent(
-        self, payment_id: int, amount_minor: int, reason: str, actor: Actor
+        self,
+        payment_id: int,
+        amount_minor: int,
+        reason: str,
+        actor: Actor,
+        approval_id: int | None,
     ) -> tuple[int, str, Refundable]:
         key = f"crm-refund-{uuid.uuid4()}"
         with self.engine.begin() as connection:
+            # Before the provider is asked: a refused agent moves nothing anywhere.
+            authorize(connection, actor, Permission.CHANGE, "refund payments")
             # Take the payment's write lock first (SQLite: the database's), so the
             # remaining amount cannot change between this check and the intent.
             connection.execute(
@@ -240,6 +282,7 @@ class RefundService:
             )
             payment = self._refundable(connection, payment_id, lock=True)
             self._check_amount(payment, amount_minor)
+            self._check_approval(connection, payment, amount_minor, approval_id)
             intent_id = connection.execute(
                 sa.insert(_intent).values(
                     idempotency_key=key,
@@ -252,6 +295,7 @@ class RefundService:
                         "amount_minor": amount_minor,
                         "currency": payment.currency,
                         "reason": reason,
+                        "approval_id": approval_id,
                     },
                     status=IntentStatus.PENDING.value,
                     result={},
@@ -292,6 +336,47 @@ class RefundService:
                         f"this payment is {age} days old"
                     }
                 )
+
+    def _check_approval(
+        self,
+        connection: Connection,
+        payment: Refundable,
+        amount_minor: int,
+        approval_id: int | None,
+    ) -> None:
+        limit = self.approval_limit(payment.currency)
+        if limit is None or amount_minor <= limit:
+            return
+        if approval_id is None:
+            raise NeedsApproval(
+                ApprovalKind.REFUND,
+                f"a refund above {format_money(limit, payment.currency)} needs a manager's "
+                "approval",
+            )
+        request = connection.execute(
+            sa.select(_approval).where(_approval.c.id == approval_id)
+        ).first()
+        asked = dict(request.payload or {}) if request is not None else {}
+        if (
+            request is None
+            or request.kind != ApprovalKind.REFUND.value
+            or request.status != RequestStatus.APPROVED.value
+            or asked.get("payment_id") != payment.payment_id
+            or asked.get("amount_minor") != amount_minor
+        ):
+            raise NotAllowed(
+                f"request #{approval_id} is not an approval of this refund: nothing was refunded"
+            )
+        # One approval, one refund: two managers carrying it out at once refund once.
+        used = connection.execute(
+            sa.select(_intent.c.payload).where(
+                _intent.c.customer_id == payment.customer_id,
+                _intent.c.action == REFUND_ACTION,
+                _intent.c.status != IntentStatus.FAILED.value,
+            )
+        ).scalars()
+        if any((payload or {}).get("approval_id") == approval_id for payload in used):
+            raise ApprovalRefused(f"request #{approval_id} was already carried out")
 
     def _fail_intent(self, intent_id: int, reason: str) -> None:
         fail_intent(self.engine, intent_id, reason, self.now())

@@ -246,11 +246,18 @@ class StripeSync:
         }
         if existing is not None:
             current = connection.execute(
-                sa.select(_customer.c.name, _customer.c.email, _customer.c.phone).where(
-                    _customer.c.id == existing
-                )
+                sa.select(
+                    _customer.c.name, _customer.c.email, _customer.c.phone, _customer.c.erased_at
+                ).where(_customer.c.id == existing)
             ).one()
-            if tuple(current) != (values["name"], values["email"], values["phone"]):
+            # An erased customer's personal data never comes back from the provider
+            # (their payments still sync: the financial record is kept).
+            stored = (current.name, current.email, current.phone)
+            if current.erased_at is None and stored != (
+                values["name"],
+                values["email"],
+                values["phone"],
+            ):
                 connection.execute(
                     sa.update(_customer)
                     .where(_customer.c.id == existing)

@@ -10,10 +10,12 @@ Rules every write here keeps (as in customer_edit.py):
   note: it does not bump the customer's `version` (an agent's open edit form
   stays valid).
 - Only agents (and the system, for scripts) write; an agent whose record is
-  read-only or inactive is refused with `NotAllowed`, and nothing is written.
+  read-only or inactive is refused with `NotAllowed` (permissions.py), and
+  nothing is written.
 
 This module also holds the small pieces the other support services share
-(`NotAllowed`, `require_writer`, `lock_customer`, `agent_names`).
+(`lock_customer`, `agent_names`; `NotAllowed` and `require_writer` come from
+permissions.py and are re-exported here for the older callers).
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from crm_tui.models import tables
-from crm_tui.models.enums import ActivityKind, ActorType, TicketStatus
+from crm_tui.models.enums import ActivityKind, TicketStatus
 from crm_tui.models.support import TicketView
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput, validate_reason
 from crm_tui.services.database import as_utc
 from crm_tui.services.intents import record_activity
+from crm_tui.services.permissions import NotAllowed, require_writer
 from crm_tui.services.profile import CustomerNotFound, customer_row
 from crm_tui.services.validation import NAME_MAX, ValidationError, validate_text
 
@@ -47,33 +50,6 @@ REOPENABLE = frozenset({TicketStatus.SOLVED, TicketStatus.CLOSED})
 
 
 # ------------------------------------------------------------- shared pieces
-
-
-class NotAllowed(PermissionError):
-    """The actor may not make this change (read-only or inactive agent, a customer, a role)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def require_writer(connection: Connection, actor: Actor, doing: str) -> None:
-    """Refuse `actor` unless an active, writable agent (or the system) does `doing`."""
-    if actor.type == ActorType.CUSTOMER:
-        raise NotAllowed(f"only an agent can {doing}")
-    if actor.agent_id is None:
-        return
-    row = connection.execute(
-        sa.select(_agent.c.display_name, _agent.c.readonly, _agent.c.active).where(
-            _agent.c.id == actor.agent_id
-        )
-    ).first()
-    if row is None:
-        raise NotAllowed(f"agent #{actor.agent_id} is unknown here and cannot {doing}")
-    if row.readonly:
-        raise NotAllowed(f"{row.display_name} has read-only access and cannot {doing}")
-    if not row.active:
-        raise NotAllowed(f"{row.display_name}'s agent account is inactive: cannot {doing}")
 
 
 def lock_customers(connection: Connection, customer_ids: Iterable[int]) -> dict[int, Any]:

@@ -6,11 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from textual.pilot import Pilot
 
 from crm_tui.app import CrmApp
 from crm_tui.config import Settings
+from crm_tui.models.enums import AgentRole
 from crm_tui.services.actor import Actor
+from crm_tui.services.agents import register_agent
 from crm_tui.services.database import create_db_engine
 from tests.factories import T0, add_customer, add_plan, add_subscription
 
@@ -83,8 +86,27 @@ def directory_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def make_app(url: str, **settings: Any) -> CrmApp:
-    return CrmApp(Settings(database_url=url, **settings), actor=Actor.agent("tester"))
+def make_app(
+    url: str, login: str = "tester", role: AgentRole = AgentRole.ADMIN, **settings: Any
+) -> CrmApp:
+    """The app as `login` would start it; `login` is made an agent of the database first
+    (in `role`) unless the database is not created yet (then they are its first person)."""
+    ensure_agent(url, login, role)
+    return CrmApp(Settings(database_url=url, **settings), actor=Actor.agent(login))
+
+
+def ensure_agent(url: str, login: str, role: AgentRole = AgentRole.ADMIN) -> Actor:
+    """`login` as an agent of the database at `url`, added in `role` if missing."""
+    try:
+        engine = create_db_engine(url)
+        try:
+            if sa.inspect(engine).has_table("agent"):
+                return register_agent(engine, Actor.agent(login, role=role))
+        finally:
+            engine.dispose()
+    except (sa.exc.SQLAlchemyError, OSError):  # a test of a database that cannot open
+        pass
+    return Actor.agent(login, role=role)
 
 
 async def wait_for_rows(pilot: Pilot[Any], timeout: float = 10.0) -> None:

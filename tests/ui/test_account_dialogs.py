@@ -805,7 +805,7 @@ async def test_read_only_refuses_account_actions(accounts_url: str) -> None:
         await pilot.press("c")
         await pilot.pause(0.2)
         assert app.screen is screen
-        assert "Read-only: account actions are not possible here." in _notes(app)
+        assert "Read-only: tester cannot change anything from this session." in _notes(app)
 
 
 async def test_help_lists_the_account_keys(accounts_url: str) -> None:

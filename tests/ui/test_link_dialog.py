@@ -358,7 +358,7 @@ async def test_read_only_refuses_the_link(
         await pilot.press("l")
         await pilot.pause(0.2)
         assert app.screen is screen
-        assert "Read-only: account actions are not possible here." in _notes(app)
+        assert "Read-only: tester cannot change anything from this session." in _notes(app)
     assert _snapshot(link_url) == before
     assert smtp_server.messages == []
     assert _sessions(localstripe) == []

@@ -12,7 +12,7 @@ from crm_tui.cli import main
 from crm_tui.screens.directory import DirectoryScreen
 from crm_tui.screens.invoice_dialog import InvoiceDialog
 from crm_tui.screens.profile import ProfileScreen
-from crm_tui.services.actor import Actor
+from crm_tui.services.actor import Actor, os_login
 from crm_tui.services.database import create_db_engine
 from crm_tui.services.demo_seed import SHOWCASE
 from crm_tui.services.profile import ProfileService
@@ -199,7 +199,7 @@ async def test_tab_keys_and_escape_back_to_the_same_directory(demo_url: str) -> 
 async def test_cli_show_returns_what_the_screen_shows(
     demo_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app = make_app(demo_url)
+    app = make_app(demo_url, login=os_login())  # the command runs as the OS login too
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_profile(pilot, PARTIAL)
         shown = screen.profile.as_json()

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from crm_tui import cli
 from crm_tui.models import tables as t
-from crm_tui.services.actor import Actor
+from crm_tui.services.actor import Actor, os_login
 from crm_tui.services.audit import AuditLog
 from crm_tui.services.customer_edit import CustomerDetails, CustomerEditService
 from crm_tui.services.customer_import import import_customers
@@ -109,6 +109,8 @@ def _cli(capsys: pytest.CaptureFixture[str], db_url: str, *args: str) -> tuple[i
 
 @pytest.fixture
 def trail(engine: Engine, maria: Actor, ada: int) -> AuditLog:
+    with engine.begin() as c:  # the person running the command reads the trail: an admin
+        add_agent(c, os_login(), role="admin")
     profiles = ProfileService(engine)
     for _ in range(3):
         profiles.overview(ada, maria)

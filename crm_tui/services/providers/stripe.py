@@ -299,6 +299,20 @@ class StripeProvider:
             currency=str(answer.get("currency") or currency).upper(),
         )
 
+    def delete_customer(self, customer_id: str) -> str:
+        """Delete the customer at Stripe (an erasure, where the config says so): their
+        personal details go, and Stripe cancels their subscriptions; Stripe keeps the
+        charges it must. A customer already gone counts as deleted."""
+        try:
+            answer = self.call(lambda: self.api.customers.delete(customer_id))
+        except ProviderError as error:
+            if error.kind == FailureKind.NOT_FOUND:
+                return f"{customer_id} was already gone"
+            raise
+        if not answer.get("deleted"):
+            raise ProviderError(FailureKind.INVALID, f"Stripe did not delete {customer_id}")
+        return f"{customer_id} deleted"
+
     def payment_method_link(self, customer_id: str, *, return_url: str) -> str:
         params: dict[str, Any] = {"customer": customer_id}
         if return_url:
