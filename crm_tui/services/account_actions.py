@@ -277,7 +277,9 @@ class AccountActions:
         reason = validate_reason(reason)
         with self.engine.begin() as connection:
             payment = connection.execute(
-                sa.select(_payment).where(_payment.c.id == payment_id).with_for_update()
+                sa.select(_payment)
+                .where(_payment.c.id == payment_id)
+                .with_for_update(key_share=True)
             ).first()
             if payment is None:
                 raise InvalidInput({"payment": f"there is no payment #{payment_id}"})

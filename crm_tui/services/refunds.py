@@ -220,7 +220,11 @@ class RefundService:
     ) -> Refundable:
         query = sa.select(_payment).where(_payment.c.id == payment_id)
         if lock:
-            query = query.with_for_update()
+            # FOR NO KEY UPDATE, the lock our UPDATE of the row already took: a FOR
+            # UPDATE would also wait for the key-share lock that a refund being
+            # recorded (INSERT refund → payment) holds, while that one waits for us
+            # (a deadlock the load test found).
+            query = query.with_for_update(key_share=True)
         row = connection.execute(query).first()
         if row is None:
             raise InvalidInput({"payment": f"there is no payment #{payment_id}"})
@@ -397,8 +401,12 @@ class RefundService:
                 raise RefundFailed(f"intent {intent_id} was already settled ({intent.status})")
             payment_id = int(payload["payment_id"])
             amount = answer.amount_minor
+            # The payment's row first, before the refund row that points at it: every
+            # refund transaction takes its locks on a payment in the same order.
             payment = connection.execute(
-                sa.select(_payment).where(_payment.c.id == payment_id)
+                sa.select(_payment)
+                .where(_payment.c.id == payment_id)
+                .with_for_update(key_share=True)
             ).one()
             refunded = payment.refunded_minor + amount
             status = (

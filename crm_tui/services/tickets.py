@@ -70,7 +70,10 @@ def lock_customers(connection: Connection, customer_ids: Iterable[int]) -> dict[
             sa.select(_customer)
             .where(_customer.c.id.in_(ids))
             .order_by(_customer.c.id)
-            .with_for_update()
+            # FOR NO KEY UPDATE (what an UPDATE takes), not FOR UPDATE: the latter also
+            # waits for the key-share locks of rows being inserted that point at the
+            # customer (an event, a note), whose transaction may be waiting for us.
+            .with_for_update(key_share=True)
         )
     return {row.id: row for row in connection.execute(query)}
 

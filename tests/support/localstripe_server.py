@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -481,8 +482,10 @@ def _build_app(state_holder: dict[str, LocalStripe]) -> web.Application:
     return app
 
 
-@pytest.fixture(scope="session")
-def _localstripe_server() -> Iterator[LocalStripe]:
+@contextmanager
+def serve_localstripe() -> Iterator[LocalStripe]:
+    """localstripe on 127.0.0.1 and a free port, served from a thread of this process
+    (the tests' fixture, and benchmarks/load.py)."""
     port = _free_port()
     holder: dict[str, LocalStripe] = {}
     ready = threading.Event()
@@ -507,6 +510,12 @@ def _localstripe_server() -> Iterator[LocalStripe]:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def _localstripe_server() -> Iterator[LocalStripe]:
+    with serve_localstripe() as stripe:
+        yield stripe
 
 
 @pytest.fixture
