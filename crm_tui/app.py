@@ -7,6 +7,7 @@ frame never waits on the disk and the agent always sees what is happening.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.worker import get_current_worker
 
@@ -47,6 +49,14 @@ class WorkspaceFailed(Message):
     ) -> None:
         super().__init__()
         self.reason, self.hint, self.title = reason, hint, title
+
+
+class DataChanged(Message):
+    """Another agent (or this app's own worker) changed customers: open screens read again."""
+
+    def __init__(self, changes: Any) -> None:
+        super().__init__()
+        self.changes = changes  # services.change_feed.Changes
 
 
 class StartupProgress(Message):
@@ -129,6 +139,7 @@ class CrmApp(App[None]):
         # collector's sight, so the full collections a profile's thousands of rows
         # trigger do not walk it again each time (a ~100 ms pause at every open).
         gc.freeze()
+        self._watch_changes()
         if not self.actor.readonly:
             self._reconcile_pending()
             # New and Churned move with the clock alone: recompute soon after start-up
@@ -136,6 +147,41 @@ class CrmApp(App[None]):
             # takes seconds of the same disk), then every SEGMENTS_CHECK.
             self.set_timer(SEGMENTS_FIRST_CHECK, self._keep_segments_current)
             self.set_interval(SEGMENTS_CHECK.total_seconds(), self._keep_segments_current)
+
+    @work(thread=True, exclusive=True, group="changes", exit_on_error=False)
+    def _watch_changes(self) -> None:
+        """Team mode: what others change shows on the open screens within a second."""
+        assert self.workspace is not None
+        from crm_tui.services.change_feed import change_feed
+
+        worker = get_current_worker()
+        try:
+            feed = change_feed(self.workspace.engine)
+        except Exception as error:  # no live refresh; ctrl+r still reads again
+            self.call_from_thread(
+                self.notify,
+                f"Live refresh is off: {error}",
+                title="Changes by others",
+                severity="warning",
+                markup=False,
+            )
+            return
+        try:
+            while not worker.is_cancelled:
+                changes = feed.wait(timeout=0.5)
+                if changes is not None and not worker.is_cancelled:
+                    self.post_message(DataChanged(changes))
+        finally:
+            feed.close()
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        """Each open screen decides whether the change is its business (refresh_for)."""
+        for screen in self.screen_stack:  # a profile under a dialog too
+            refresh = getattr(screen, "refresh_for", None)
+            if refresh is not None and screen.is_mounted:
+                # NoMatches: the screen is being torn down (the app is closing).
+                with contextlib.suppress(NoMatches):
+                    refresh(message.changes)
 
     @work(thread=True, exclusive=True, group="segments", exit_on_error=False)
     def _keep_segments_current(self) -> None:

@@ -622,6 +622,14 @@ class DirectoryScreen(RefusedKeys):
         current = self.table.current_row
         self.reload(keep_cursor_id=current.id if current else None)
 
+    def refresh_for(self, changes: Any) -> None:
+        """Customers on screen were changed by someone: read the window again, cursor kept.
+        (A change elsewhere does not move the list under the agent; ctrl+r does.)"""
+        if self.service is None or self._typing_in_search():
+            return
+        if changes.touches_any({row.id for row in self.table.rows}):
+            self.action_reload()
+
     # ------------------------------------------------------------------ status line
 
     def _empty_text(self) -> str:

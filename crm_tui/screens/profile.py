@@ -750,6 +750,12 @@ class ProfileScreen(RefusedKeys):
     def action_reload(self) -> None:
         self._load()
 
+    def refresh_for(self, changes: Any) -> None:
+        """Another agent changed this customer: read again (tabs, cursors and a dialog
+        being filled in stay as they are; a stale save is refused as always)."""
+        if self.profile is not None and changes.touches(self.customer_id):
+            self._load()
+
     def action_back(self) -> None:
         self.dismiss()
 

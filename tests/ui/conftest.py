@@ -184,10 +184,16 @@ async def wait_for_profile(
             continue
         if not screen.complete and "There is no customer" not in screen_text(pilot.app):
             continue
-        if not any(w.is_running for w in screen.workers):
+        if not busy(screen):
             await pilot.pause()
             return screen
     raise AssertionError("the profile did not load in time")
+
+
+def busy(node: Any) -> bool:
+    """True while a worker of `node` itself runs (`node.workers` lists the whole app's,
+    and the app's change watcher always runs)."""
+    return any(w.is_running and w.node is node for w in node.workers)
 
 
 async def until(pilot: Pilot[Any], check: Any, timeout: float = 60.0) -> None:

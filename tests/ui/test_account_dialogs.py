@@ -33,7 +33,7 @@ from tests.factories import (
     add_plan,
     add_subscription,
 )
-from tests.ui.conftest import make_app, open_profile, screen_text, wait_for_profile
+from tests.ui.conftest import busy, make_app, open_profile, screen_text, wait_for_profile
 
 PERIOD_END = T0 + timedelta(days=20)  # 2026-02-04
 TRIAL_END = T0 + timedelta(days=5)
@@ -239,7 +239,7 @@ async def _confirm(pilot: Pilot[Any]) -> None:
     for _ in range(300):
         if pilot.app.screen is not dialog:
             break
-        if not dialog.saving and not any(w.is_running for w in dialog.workers):
+        if not dialog.saving and not busy(dialog):
             break
         await pilot.pause(0.02)
     await pilot.pause()

@@ -27,7 +27,7 @@ from tests.factories import add_customer, add_plan, add_subscription
 from tests.support.localstripe_server import LocalStripe
 from tests.support.paypal_fake import PayPalFake
 from tests.support.smtp_server import SmtpServer
-from tests.ui.conftest import make_app, open_profile, screen_text, wait_for_profile
+from tests.ui.conftest import busy, make_app, open_profile, screen_text, wait_for_profile
 
 GRACE, MANUAL, PAYPAL, NO_EMAIL = 1, 2, 3, 4
 RETURN_URL = "https://example.com/account"
@@ -167,7 +167,7 @@ async def _confirm(pilot: Pilot[Any]) -> None:
     for _ in range(500):
         if pilot.app.screen is not dialog:
             break
-        if not dialog.saving and not any(w.is_running for w in dialog.workers):
+        if not dialog.saving and not busy(dialog):
             break
         await pilot.pause(0.02)
     await pilot.pause()
