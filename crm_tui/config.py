@@ -195,6 +195,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         # tomllib's message carries "(at line N, column M)".
         raise ConfigError(f"{path}: {error}") from None
@@ -202,24 +204,57 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
 
 
+class _Lines:
+    """Where in config.toml a key is written, so that an error names its line."""
+
+    _HEADER = re.compile(r"\s*\[\s*([A-Za-z0-9_.\"-]+)\s*\]")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            self.lines = []
+
+    def at(self, key: str, table: str = "") -> str:
+        """'FILE, line N' for `key` (in `[table]`), or 'FILE' if it cannot be found."""
+        current = ""
+        assignment = re.compile(rf"\s*\"?{re.escape(key)}\"?\s*=")
+        for number, line in enumerate(self.lines, start=1):
+            header = self._HEADER.match(line)
+            if header:
+                current = header.group(1).strip('"')
+            elif current == table and assignment.match(line):  # table "": the top level
+                return f"{self.path}, line {number}"
+        return str(self.path)
+
+    def at_table(self, table: str) -> str:
+        for number, line in enumerate(self.lines, start=1):
+            header = self._HEADER.match(line)
+            if header and header.group(1).strip('"') == table:
+                return f"{self.path}, line {number}"
+        return self.at(table)
+
+
 def _read_table(
-    table: str, value: Any, path: Path, values: dict[str, Any], sources: dict[str, str]
+    table: str, value: Any, lines: _Lines, values: dict[str, Any], sources: dict[str, str]
 ) -> None:
     """A table of config.toml ([smtp]) into its flattened fields."""
     keys = _TABLE_KEYS[table]
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: {table} must be a table, e.g. [{table}] host = ...")
+        raise ConfigError(f"{lines.at(table)}: {table} must be a table, e.g. [{table}] host = ...")
     for key, item in value.items():
+        where = lines.at(key, table)
         if key == "password" and table == "smtp":  # never echo the value: it is a secret
             raise ConfigError(
-                f"{path}: [{table}] password does not belong in a config file; store it "
+                f"{where}: [{table}] password does not belong in a config file; store it "
                 f"with `crm-tui secrets set {table}` or set CRM_SMTP_PASSWORD"
             )
         if key not in keys:
-            raise ConfigError(f"{path}: unknown setting '{table}.{key}'")
+            raise ConfigError(f"{where}: unknown setting '{table}.{key}'")
         name = f"{table}_{key}"
-        values[name] = _coerce(name, item, str(path), label=f"{table}.{key}")
-        sources[name] = str(path)
+        values[name] = _coerce(name, item, where, label=f"{table}.{key}")
+        sources[name] = where
 
 
 def _validate(settings: Settings, sources: dict[str, str]) -> None:
@@ -279,25 +314,28 @@ def load_settings(
     env = os.environ if environ is None else environ
     path = config_path or Path(env.get("CRM_CONFIG", "") or config_dir() / CONFIG_FILE_NAME)
     document = _read_config_file(path)
+    lines = _Lines(path) if document else None
     values: dict[str, Any] = {}
-    sources: dict[str, str] = {}  # field → the file or variable that set it
+    sources: dict[str, str] = {}  # field → the file (and line) or variable that set it
     known = set(_SCALAR_KEYS) | set(_TABLE_KEYS) | {"keymap"}
     for key, value in document.items():
+        assert lines is not None
+        where = lines.at_table(key) if isinstance(value, dict) else lines.at(key)
         if key not in known:
-            raise ConfigError(f"{path}: unknown setting {key!r}")
+            raise ConfigError(f"{where}: unknown setting {key!r}")
         if key in _TABLE_KEYS:
-            _read_table(key, value, path, values, sources)
+            _read_table(key, value, lines, values, sources)
         elif key == "keymap":
             if not isinstance(value, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()
             ):
                 raise ConfigError(
-                    f'{path}: [keymap] maps binding ids to keys, e.g. quit = "ctrl+q"'
+                    f'{where}: [keymap] maps binding ids to keys, e.g. quit = "ctrl+q"'
                 )
             values["keymap"] = dict(value)
         else:
-            values[key] = _coerce(key, value, str(path))
-            sources[key] = str(path)
+            values[key] = _coerce(key, value, where)
+            sources[key] = where
     for key, variable in _ENV_KEYS.items():
         if variable in env:
             values[key] = _coerce(key, env[variable], variable)

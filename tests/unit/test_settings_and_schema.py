@@ -37,6 +37,47 @@ def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
         load_settings(environ={}, config_path=config)
 
 
+CONFIG = """# the team's settings
+theme = "textual-dark"
+
+[smtp]
+host = "smtp.example.com"
+sender = "support@example.com"
+{smtp}
+
+[approvals]
+{approvals}
+"""
+
+
+@pytest.mark.parametrize(
+    ("smtp", "approvals", "line", "expected"),
+    [
+        ('port = "many"', "", 7, r"smtp\.port = 'many' is not a valid int"),
+        ("port = 70000", "", 7, r"smtp\.port = 70000 is not a port"),
+        ("hostname = 1", "", 7, r"unknown setting 'smtp\.hostname'"),
+        ("", 'refund_above = "lots"', 10, r"'lots' is not an amount"),
+        ("", "expiry_hours = 0", 10, r"approvals\.expiry_hours = 0 is out of range"),
+        ("", "colour = 1", 10, r"unknown setting 'approvals\.colour'"),
+    ],
+)
+def test_a_bad_value_names_the_file_and_its_line(
+    tmp_path: Path, smtp: str, approvals: str, line: int, expected: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(smtp=smtp, approvals=approvals), encoding="utf-8")
+    with pytest.raises(ConfigError, match=expected) as refused:
+        load_settings(environ={}, config_path=config)
+    assert str(refused.value).startswith(f"{config}, line {line}: ")
+
+
+def test_a_config_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_bytes(b'theme = "\xff\xfe"\n')
+    with pytest.raises(ConfigError, match=r"config\.toml"):
+        load_settings(environ={}, config_path=config)
+
+
 def test_unknown_setting_and_bad_type_are_refused(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text("colour = 3\n")
