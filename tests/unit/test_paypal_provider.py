@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from crm_tui.services.actor import Actor
 from crm_tui.services.providers import paypal as paypal_module
-from crm_tui.services.providers.base import FailureKind, ProviderError, ProviderRefund
+from crm_tui.services.providers.base import ATTEMPTS, FailureKind, ProviderError, ProviderRefund
 from crm_tui.services.providers.paypal import (
     PayPalProvider,
     from_paypal_money,
@@ -35,8 +35,17 @@ KEY = "crm-refund-0b5e0c52-5f8e-4a43-a3b6-8d1f4c7e9a21"
 @pytest.fixture
 def paypal(paypal_fake: PayPalFake) -> Iterator[PayPalProvider]:
     provider = PayPalProvider(paypal_fake.url, paypal_fake.client_id, paypal_fake.client_secret)
+    waits: list[float] = []
+    provider.sleep = waits.append  # type: ignore[method-assign]  # the waits, not slept
+    provider.waits = waits  # type: ignore[attr-defined]
     yield provider
     provider.close()
+
+
+def lasting(fault: Callable[[], object]) -> None:
+    """A fault on every try of the request (one fault alone is retried away)."""
+    for _ in range(ATTEMPTS):
+        fault()
 
 
 def body(request: object) -> dict[str, object]:
@@ -250,7 +259,7 @@ def test_a_refund_whose_answer_was_lost_is_found_without_refunding_again(
     paypal: PayPalProvider, paypal_fake: PayPalFake
 ):
     capture = paypal_fake.add_capture(2500)
-    paypal_fake.drop_next(path="/refund")
+    lasting(lambda: paypal_fake.drop_next(path="/refund"))
 
     error = refuse(lambda: paypal.refund(capture, 1000, "USD", reason="x", idempotency_key=KEY))
 
@@ -262,7 +271,7 @@ def test_a_refund_whose_answer_was_lost_is_found_without_refunding_again(
     assert found is not None
     assert (found.amount_minor, found.currency, found.status) == (1000, "USD", "succeeded")
     assert found.id in paypal_fake.refunds
-    assert len(paypal_fake.posts("/refund")) == 1  # find_refund sent nothing
+    assert len(paypal_fake.posts("/refund")) == ATTEMPTS  # the tries; find_refund: nothing
     # And a retry with the same key gets the same refund back, not a second one.
     assert paypal.refund(capture, 1000, "USD", reason="x", idempotency_key=KEY).id == found.id
     assert paypal_fake.refunded_minor(capture) == 1000
@@ -273,14 +282,14 @@ def test_a_refund_that_never_reached_paypal_is_not_made_by_find_refund(
 ):
     capture = paypal_fake.add_capture(2500)
     paypal.refund(capture, 500, "USD", reason="Another agent's", idempotency_key="other-key")
-    paypal_fake.fail_next(500, path="/refund")
+    lasting(lambda: paypal_fake.fail_next(500, path="/refund"))
 
     error = refuse(lambda: paypal.refund(capture, 1000, "USD", reason="x", idempotency_key=KEY))
 
     assert error.kind == FailureKind.UNREACHABLE
     assert paypal.find_refund(capture, KEY) is None
     assert paypal_fake.refunded_minor(capture) == 500
-    assert len(paypal_fake.posts("/refund")) == 2  # the two refunds asked, nothing more
+    assert len(paypal_fake.posts("/refund")) == 1 + ATTEMPTS  # the other, our tries
 
 
 def test_find_refund_on_a_payment_outside_an_order_reads_the_reports(
@@ -502,7 +511,7 @@ def test_a_retry_whose_answer_was_lost_collects_once(
     paypal: PayPalProvider, paypal_fake: PayPalFake
 ):
     subscription_id = paypal_fake.add_subscription(outstanding_minor=1999)
-    paypal_fake.drop_next(path="/capture")
+    lasting(lambda: paypal_fake.drop_next(path="/capture"))
 
     error = refuse(lambda: paypal.retry_payment(subscription_id, idempotency_key="k-retry"))
     assert error.outcome_unknown
@@ -563,7 +572,7 @@ def test_rate_limited(
     paypal: PayPalProvider, paypal_fake: PayPalFake, retry_after: int | None, wait: str
 ):
     capture = paypal_fake.add_capture(2500)
-    paypal_fake.rate_limit_next(retry_after=retry_after)
+    lasting(lambda: paypal_fake.rate_limit_next(retry_after=retry_after))
 
     error = refuse(lambda: paypal.refund(capture, 100, "USD", reason="x", idempotency_key=KEY))
 
@@ -577,7 +586,7 @@ def test_a_server_error_leaves_the_outcome_unknown(
     paypal: PayPalProvider, paypal_fake: PayPalFake, status: int
 ):
     capture = paypal_fake.add_capture(2500)
-    paypal_fake.fail_next(status)
+    lasting(lambda: paypal_fake.fail_next(status))
 
     error = refuse(lambda: paypal.refund(capture, 100, "USD", reason="x", idempotency_key=KEY))
 
@@ -589,7 +598,7 @@ def test_a_dropped_connection_leaves_the_outcome_unknown(
     paypal: PayPalProvider, paypal_fake: PayPalFake
 ):
     subscription_id = paypal_fake.add_subscription()
-    paypal_fake.drop_next(path="/cancel")
+    lasting(lambda: paypal_fake.drop_next(path="/cancel"))
 
     error = refuse(
         lambda: paypal.cancel(subscription_id, at_period_end=False, reason="r", idempotency_key="k")
@@ -605,7 +614,8 @@ def test_a_slow_answer_times_out_as_unknown(paypal_fake: PayPalFake):
         paypal_fake.url, paypal_fake.client_id, paypal_fake.client_secret, timeout=0.3
     )
     capture = paypal_fake.add_capture(2500)
-    paypal_fake.slow_next(1.0, path="/refund")
+    provider.sleep = lambda _seconds: None  # type: ignore[method-assign]
+    lasting(lambda: paypal_fake.slow_next(1.0, path="/refund"))
 
     error = refuse(lambda: provider.refund(capture, 100, "USD", reason="x", idempotency_key=KEY))
 
@@ -633,9 +643,9 @@ def test_secrets_never_appear_in_messages(paypal: PayPalProvider, paypal_fake: P
     )
     messages = [paypal.retry_payment(subscription_id, idempotency_key="k").failure_reason]
     faults = [
-        lambda: paypal_fake.fail_next(500),
-        lambda: paypal_fake.rate_limit_next(retry_after=1),
-        lambda: paypal_fake.drop_next(),
+        lambda: lasting(lambda: paypal_fake.fail_next(500)),
+        lambda: lasting(lambda: paypal_fake.rate_limit_next(retry_after=1)),
+        lambda: lasting(lambda: paypal_fake.drop_next()),
         lambda: paypal_fake.answer_next(201, {"id": "X"}),
     ]
     for number, arm in enumerate(faults):
@@ -711,7 +721,7 @@ def test_a_lost_refund_answer_is_settled_by_reconcile_once(
     capture = paypal_fake.add_capture(2500)
     payment = _paypal_payment(engine, capture)
     service = RefundService(engine, {"paypal": paypal})
-    paypal_fake.drop_next(path="/refund")
+    lasting(lambda: paypal_fake.drop_next(path="/refund"))
 
     with pytest.raises(RefundPending):
         service.refund(payment, 1000, "Arrived broken", AGENT)
@@ -723,7 +733,7 @@ def test_a_lost_refund_answer_is_settled_by_reconcile_once(
         row = connection.execute(sa.text("SELECT * FROM refund")).one()
     assert (row.provider_id, row.amount_minor) == (refund_id, 1000)
     assert paypal_fake.refunded_minor(capture) == 1000
-    assert len(paypal_fake.posts("/refund")) == 1
+    assert len(paypal_fake.posts("/refund")) == ATTEMPTS  # one refund: the tries share a key
 
 
 def test_a_refund_that_never_reached_paypal_is_closed_by_reconcile(
@@ -732,7 +742,7 @@ def test_a_refund_that_never_reached_paypal_is_closed_by_reconcile(
     capture = paypal_fake.add_capture(2500)
     payment = _paypal_payment(engine, capture)
     service = RefundService(engine, {"paypal": paypal})
-    paypal_fake.fail_next(503, path="/refund")
+    lasting(lambda: paypal_fake.fail_next(503, path="/refund"))
 
     with pytest.raises(RefundPending):
         service.refund(payment, 1000, "Arrived broken", AGENT)
@@ -742,4 +752,46 @@ def test_a_refund_that_never_reached_paypal_is_closed_by_reconcile(
     assert report == [f"intent {intent.id}: never reached the provider; closed"]
     assert intent.status == "failed"
     assert paypal_fake.refunds == {}
+    assert len(paypal_fake.posts("/refund")) == ATTEMPTS
+
+
+@pytest.mark.parametrize(
+    ("fault", "waited"),
+    [
+        ("500", [0.3]),
+        ("429", [2.0]),
+        ("drop", [0.3]),  # PayPal refunded, the answer was lost: the retry replays it
+    ],
+)
+def test_one_fault_is_retried_with_the_same_request_id_and_refunds_once(
+    paypal: PayPalProvider, paypal_fake: PayPalFake, fault: str, waited: list[float]
+):
+    capture = paypal_fake.add_capture(2500)
+    {
+        "500": lambda: paypal_fake.fail_next(500, path="/refund"),
+        "429": lambda: paypal_fake.rate_limit_next(retry_after=2, path="/refund"),
+        "drop": lambda: paypal_fake.drop_next(path="/refund"),
+    }[fault]()
+
+    made = paypal.refund(capture, 1000, "USD", reason="x", idempotency_key=KEY)
+
+    assert paypal_fake.refunded_minor(capture) == 1000 and made.amount_minor == 1000
+    posts = paypal_fake.posts("/refund")
+    assert len(posts) == 2 and {p.headers["paypal-request-id"] for p in posts} == {KEY}
+    assert paypal.waits == waited  # type: ignore[attr-defined]
+
+
+def test_a_long_retry_after_is_said_not_slept(paypal: PayPalProvider, paypal_fake: PayPalFake):
+    capture = paypal_fake.add_capture(2500)
+    paypal_fake.rate_limit_next(retry_after=30, path="/refund")
+    error = refuse(lambda: paypal.refund(capture, 100, "USD", reason="x", idempotency_key=KEY))
+    assert error.kind == FailureKind.RATE_LIMITED and "try again in 30 s" in error.message
+    assert paypal.waits == []  # type: ignore[attr-defined]
     assert len(paypal_fake.posts("/refund")) == 1
+
+
+def test_a_read_is_retried_too(paypal: PayPalProvider, paypal_fake: PayPalFake):
+    subscription_id = paypal_fake.add_subscription()
+    paypal_fake.fail_next(503, path=subscription_id, method="GET")
+    assert paypal.get_subscription(subscription_id)["id"] == subscription_id
+    assert paypal.waits == [0.3]  # type: ignore[attr-defined]

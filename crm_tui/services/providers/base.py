@@ -29,6 +29,30 @@ class FailureKind(StrEnum):
     INVALID = "invalid"
 
 
+# The retry policy every provider shares: a request that may pass on a second try (a
+# timeout, a reset or dropped connection, a 5xx, a 429 asking for a short wait) is
+# sent again with the same idempotency key, at most ATTEMPTS times in all; then the
+# agent is told plainly. A longer Retry-After is said, not slept through.
+ATTEMPTS = 3
+BACKOFF = (0.3, 1.0)  # seconds before the 2nd and the 3rd try
+RETRY_AFTER_MAX = 3.0
+
+
+def retry_wait(
+    attempt: int, *, transient: bool, rate_limited: bool, retry_after: str | None
+) -> float | None:
+    """Seconds to wait before trying again after failed `attempt` (1, 2, ...); None: don't."""
+    if attempt >= ATTEMPTS:
+        return None
+    if rate_limited:
+        try:
+            seconds = float(retry_after) if retry_after else BACKOFF[attempt - 1]
+        except ValueError:
+            return None
+        return seconds if 0 <= seconds <= RETRY_AFTER_MAX else None
+    return BACKOFF[min(attempt, len(BACKOFF)) - 1] if transient else None
+
+
 class ProviderError(Exception):
     """The provider refused (or could not be asked). `message` is for the agent."""
 

@@ -41,6 +41,7 @@ import httpx
 
 from crm_tui.formatting import format_money, minor_exponent
 from crm_tui.services.providers.base import (
+    ATTEMPTS,
     FailureKind,
     ProrationPreview,
     ProviderCharge,
@@ -48,6 +49,7 @@ from crm_tui.services.providers.base import (
     ProviderError,
     ProviderRefund,
     ProviderSubscription,
+    retry_wait,
 )
 
 # PayPal subscription status → ours (SubscriptionStatus values). APPROVAL_PENDING
@@ -361,17 +363,52 @@ class PayPalProvider:
         money_moved: bool = False,
     ) -> tuple[int, dict[str, Any]]:
         """One API call: (status, JSON body). A 401 fetches a new token and tries once
-        more (safe: PayPal acted on nothing, and the request id is the same)."""
+        more (safe: PayPal acted on nothing, and the request id is the same).
+
+        What may pass on a second try — a timeout, a reset or dropped connection, a
+        5xx, a 409 "previous request in progress", a 429 asking for a short wait — is
+        sent again (providers/base.py's policy), but only when sending it twice is
+        safe: a read, or a write carrying its PayPal-Request-Id, which PayPal answers
+        with the first outcome. Then the last error, in words."""
         headers = {"Prefer": "return=representation"} if method == "POST" else {}
         if idempotency_key:
             headers["PayPal-Request-Id"] = idempotency_key
-        response = self._authorized(method, path, headers, json=body, params=params)
+        repeatable = method == "GET" or bool(idempotency_key)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = self._signed_in(method, path, headers, json=body, params=params)
+            except ProviderError as error:
+                wait = retry_wait(
+                    attempt, transient=error.outcome_unknown, rate_limited=False, retry_after=None
+                )
+                if not repeatable or wait is None:
+                    raise
+                self.sleep(wait)
+                continue
+            if response.is_success:
+                return response.status_code, self._answer(response, money_moved)
+            wait = retry_wait(
+                attempt,
+                transient=response.status_code >= 500 or response.status_code == 409,
+                rate_limited=response.status_code == 429,
+                retry_after=response.headers.get("Retry-After"),
+            )
+            if not repeatable or wait is None:
+                raise translate(response, subject)
+            self.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _signed_in(
+        self, method: str, path: str, headers: dict[str, str], **kwargs: Any
+    ) -> httpx.Response:
+        response = self._authorized(method, path, headers, **kwargs)
         if response.status_code == 401:
             self._token = ""  # revoked or expired early: sign in again, once
-            response = self._authorized(method, path, headers, json=body, params=params)
-        if not response.is_success:
-            raise translate(response, subject)
-        return response.status_code, self._answer(response, money_moved)
+            response = self._authorized(method, path, headers, **kwargs)
+        return response
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)  # a method, so that tests can take the waits out
 
     def _authorized(
         self, method: str, path: str, headers: dict[str, str], **kwargs: Any

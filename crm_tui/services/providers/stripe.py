@@ -21,6 +21,7 @@ import stripe
 
 from crm_tui.formatting import format_money
 from crm_tui.services.providers.base import (
+    ATTEMPTS,
     FailureKind,
     ProrationPreview,
     ProviderCharge,
@@ -28,6 +29,7 @@ from crm_tui.services.providers.base import (
     ProviderError,
     ProviderRefund,
     ProviderSubscription,
+    retry_wait,
 )
 
 KEY_METADATA = "crm_idempotency_key"
@@ -105,24 +107,14 @@ def translate(error: stripe.StripeError) -> ProviderError:
     return ProviderError(FailureKind.INVALID, f"Stripe refused: {message}")
 
 
-ATTEMPTS = 3  # tries of one request, the first included
-BACKOFF = (0.3, 1.0)  # seconds before the 2nd and the 3rd try (5xx, network)
-RETRY_AFTER_MAX = 3.0  # a 429 asking for a longer wait is said to the agent, not slept
-
-
 def _retry_wait(error: stripe.StripeError, attempt: int) -> float | None:
     """How long to wait before trying `error`'s request again; None: do not."""
-    if isinstance(error, stripe.RateLimitError) or error.http_status == 429:
-        after = (error.headers or {}).get("Retry-After") if error.headers else None
-        try:
-            seconds = float(after) if after is not None else BACKOFF[attempt - 1]
-        except ValueError:
-            return None
-        return seconds if 0 <= seconds <= RETRY_AFTER_MAX else None
+    rate_limited = isinstance(error, stripe.RateLimitError) or error.http_status == 429
     transient = isinstance(error, stripe.APIConnectionError) or (
         error.http_status is not None and error.http_status >= 500
     )
-    return BACKOFF[min(attempt, len(BACKOFF)) - 1] if transient else None
+    after = (error.headers or {}).get("Retry-After") if error.headers else None
+    return retry_wait(attempt, transient=transient, rate_limited=rate_limited, retry_after=after)
 
 
 class StripeProvider:
