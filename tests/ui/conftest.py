@@ -77,13 +77,24 @@ def _people(connection: Any) -> None:
         add_customer(connection, name=name, email=f"{key}@hostile.example", storefront="web")
 
 
-@pytest.fixture
-def directory_url(sqlite_url: str) -> str:
-    engine = create_db_engine(sqlite_url)
+def _with_people(url: str) -> str:
+    engine = create_db_engine(url)
     with engine.begin() as connection:
         _people(connection)
     engine.dispose()
-    return sqlite_url
+    return url
+
+
+@pytest.fixture
+def directory_url(db_url: str) -> str:
+    """The directory's people, on SQLite and then on PostgreSQL (team mode)."""
+    return _with_people(db_url)
+
+
+@pytest.fixture
+def sqlite_directory_url(sqlite_url: str) -> str:
+    """The same on SQLite only: snapshots (the screen does not depend on the engine)."""
+    return _with_people(sqlite_url)
 
 
 def make_app(

@@ -8,7 +8,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from textual.widgets import Input, TextArea
 
 from crm_tui.models.enums import AgentRole
@@ -16,7 +15,6 @@ from crm_tui.screens.details_form import details_of
 from crm_tui.services.customer_edit import CustomerEditService
 from crm_tui.services.database import create_db_engine
 from tests.ui.conftest import (
-    _people,
     ensure_agent,
     make_app,
     open_profile,
@@ -26,16 +24,6 @@ from tests.ui.conftest import (
 )
 
 SIZE = (80, 24)
-
-
-@pytest.fixture
-def team_url(db_url: str) -> str:
-    """The directory's people on the database of the run (SQLite, then PostgreSQL)."""
-    engine = create_db_engine(db_url)
-    with engine.begin() as connection:
-        _people(connection)
-    engine.dispose()
-    return db_url
 
 
 def _customer_001(url: str) -> Any:
@@ -74,10 +62,10 @@ def _rename(url: str, customer_id: int, name: str) -> float:
 
 
 async def test_a_profile_shows_another_agents_change_and_keeps_the_typed_note(
-    team_url: str,
+    directory_url: str,
 ) -> None:
-    cora = _customer_001(team_url)
-    app = make_app(team_url)
+    cora = _customer_001(directory_url)
+    app = make_app(directory_url)
     async with app.run_test(size=SIZE) as pilot:
         profile = await open_profile(pilot, cora.id)
         await pilot.press("n")  # start a note, and type some of it
@@ -85,7 +73,7 @@ async def test_a_profile_shows_another_agents_change_and_keeps_the_typed_note(
         form = app.screen
         summary = form.query(Input).first()
         summary.value = "Half-typed note"
-        changed_at = _rename(team_url, cora.id, "Cora King")
+        changed_at = _rename(directory_url, cora.id, "Cora King")
         await until(pilot, lambda: "Cora King" in str(profile.profile and profile.profile.name), 10)
         seen_after = time.monotonic() - changed_at
         assert app.screen is form and summary.value == "Half-typed note"
@@ -94,9 +82,9 @@ async def test_a_profile_shows_another_agents_change_and_keeps_the_typed_note(
         await until(pilot, lambda: "Cora King" in screen_text(app).splitlines()[0], 10)
 
 
-async def test_the_directory_shows_a_rename_with_the_cursor_kept(team_url: str) -> None:
-    cora = _customer_001(team_url)
-    app = make_app(team_url)
+async def test_the_directory_shows_a_rename_with_the_cursor_kept(directory_url: str) -> None:
+    cora = _customer_001(directory_url)
+    app = make_app(directory_url)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_rows(pilot)
         directory = app.directory
@@ -106,7 +94,7 @@ async def test_the_directory_shows_a_rename_with_the_cursor_kept(team_url: str) 
         await pilot.press("j")  # onto Customer 001
         assert directory.table.current_row is not None
         assert directory.table.current_row.id == cora.id
-        _rename(team_url, cora.id, "Cora Byron")  # sorts first now
+        _rename(directory_url, cora.id, "Cora Byron")  # sorts first now
         await until(pilot, lambda: "Cora Byron" in screen_text(app), 10)
         assert directory.table.current_row is not None
         assert directory.table.current_row.id == cora.id  # the cursor followed them

@@ -32,17 +32,17 @@ def _views_at_a_fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
-def test_directory(snap_compare: Any, directory_url: str, size: tuple[int, int]) -> None:
+def test_directory(snap_compare: Any, sqlite_directory_url: str, size: tuple[int, int]) -> None:
     async def loaded(pilot: Pilot[Any]) -> None:
         await wait_for_rows(pilot)
         await pilot.press("j", "j")
 
-    assert snap_compare(make_app(directory_url), terminal_size=size, run_before=loaded)
+    assert snap_compare(make_app(sqlite_directory_url), terminal_size=size, run_before=loaded)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
 def test_directory_search_sorted(
-    snap_compare: Any, directory_url: str, size: tuple[int, int]
+    snap_compare: Any, sqlite_directory_url: str, size: tuple[int, int]
 ) -> None:
     async def searched(pilot: Pilot[Any]) -> None:
         await wait_for_rows(pilot)
@@ -51,28 +51,28 @@ def test_directory_search_sorted(
         await pilot.press("S")
         await wait_for_rows(pilot)
 
-    assert snap_compare(make_app(directory_url), terminal_size=size, run_before=searched)
+    assert snap_compare(make_app(sqlite_directory_url), terminal_size=size, run_before=searched)
 
 
-def test_directory_no_match(snap_compare: Any, directory_url: str) -> None:
+def test_directory_no_match(snap_compare: Any, sqlite_directory_url: str) -> None:
     async def searched(pilot: Pilot[Any]) -> None:
         await wait_for_rows(pilot)
         pilot.app.directory.search_input.value = "nobody-at-all"  # type: ignore[attr-defined]
         await wait_for_rows(pilot)
 
-    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=searched)
+    assert snap_compare(make_app(sqlite_directory_url), terminal_size=(80, 24), run_before=searched)
 
 
-def test_filters_dialog(snap_compare: Any, directory_url: str) -> None:
+def test_filters_dialog(snap_compare: Any, sqlite_directory_url: str) -> None:
     async def opened(pilot: Pilot[Any]) -> None:
         await wait_for_rows(pilot)
         await pilot.press("f")
         await pilot.pause(0.5)
 
-    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
+    assert snap_compare(make_app(sqlite_directory_url), terminal_size=(80, 24), run_before=opened)
 
 
-def test_overview(snap_compare: Any, directory_url: str) -> None:
+def test_overview(snap_compare: Any, sqlite_directory_url: str) -> None:
     async def opened(pilot: Pilot[Any]) -> None:
         await wait_for_rows(pilot)
         pilot.app.directory.search_input.value = "ada@"  # type: ignore[attr-defined]
@@ -80,7 +80,7 @@ def test_overview(snap_compare: Any, directory_url: str) -> None:
         await pilot.press("enter", "enter")
         await wait_for_profile(pilot)
 
-    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
+    assert snap_compare(make_app(sqlite_directory_url), terminal_size=(80, 24), run_before=opened)
 
 
 # Each tab of the profile at 80x24, on the demo's showcase customers (a fixed seed and
@@ -118,7 +118,7 @@ async def _steady_cursor(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.2)
 
 
-def test_new_customer_form(snap_compare: Any, directory_url: str) -> None:
+def test_new_customer_form(snap_compare: Any, sqlite_directory_url: str) -> None:
     async def opened(pilot: Pilot[Any]) -> None:
         await wait_for_rows(pilot)
         await pilot.press("N")
@@ -132,13 +132,13 @@ def test_new_customer_form(snap_compare: Any, directory_url: str) -> None:
         await pilot.wait_for_scheduled_animations()
         await _steady_cursor(pilot)
 
-    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
+    assert snap_compare(make_app(sqlite_directory_url), terminal_size=(80, 24), run_before=opened)
 
 
-def test_help(snap_compare: Any, directory_url: str) -> None:
+def test_help(snap_compare: Any, sqlite_directory_url: str) -> None:
     async def opened(pilot: Pilot[Any]) -> None:
         await wait_for_rows(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
 
-    assert snap_compare(make_app(directory_url), terminal_size=(80, 24), run_before=opened)
+    assert snap_compare(make_app(sqlite_directory_url), terminal_size=(80, 24), run_before=opened)
