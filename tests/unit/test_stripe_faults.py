@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_tui.services.providers import stripe as stripe_provider
+from crm_tui.services.providers.base import RETRY_AFTER_MAX
 from crm_tui.services.providers.stripe import ATTEMPTS, StripeProvider
 from crm_tui.services.refunds import RefundFailed, RefundPending, RefundService
 from tests.support.localstripe_server import LocalStripe
@@ -100,4 +100,4 @@ def test_retry_after_is_honoured_when_short_and_said_when_long(
     with pytest.raises(RefundFailed, match="try again in 60 s"):
         world.refunds().refund(payment.id, 100, "Goodwill", AGENT)
     assert _no_real_waits == [2.0]  # a minute is the agent's call, not a frozen dialog
-    assert stripe_provider.RETRY_AFTER_MAX < 60
+    assert RETRY_AFTER_MAX < 60
