@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     show_audit.add_argument("--json", action="store_true", help="JSON lines")
     _add_database_option(show_audit)
     _add_agents_parser(commands)
+    doctor = commands.add_parser(
+        "doctor", help="check the setup: database, keyring, providers, email, terminal, tmux"
+    )
+    _add_database_option(doctor)
     segments = commands.add_parser("segments", help="customer segments (New, Loyal, At-risk, ...)")
     segment_actions = segments.add_subparsers(dest="action", required=True)
     recompute = segment_actions.add_parser(
@@ -515,6 +519,18 @@ def _cmd_segments(action: str, as_json: bool, settings: Settings) -> int:
     return 0
 
 
+def _cmd_doctor(settings: Settings) -> int:
+    from crm_tui.services.doctor import Status, exit_status, run_checks
+
+    checks = run_checks(settings)
+    for check in checks:
+        print("\n".join(check.lines()))
+    failed = sum(check.status == Status.FAILED for check in checks)
+    warned = sum(check.status == Status.WARNING for check in checks)
+    print(f"{failed} problem(s), {warned} warning(s)")
+    return exit_status(checks)
+
+
 def _cmd_agents(args: argparse.Namespace, settings: Settings) -> int:
     from crm_tui.models.enums import AgentRole
     from crm_tui.services import agents
@@ -597,6 +613,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_segments(action, args.json, settings)
             case ("agents", _):
                 return _cmd_agents(args, settings)
+            case ("doctor", _):
+                return _cmd_doctor(settings)
     except (CliError, ConfigError) as error:
         print(f"crm-tui: {error}", file=sys.stderr)
         return 2
