@@ -124,6 +124,10 @@ class DirectoryScreen(RefusedKeys):
             id="directory.merge",
         ),
         Binding("A", "approvals", "Approvals", show=False, priority=True, id="directory.approvals"),
+        Binding(
+            "c", "copy('email')", "Copy email", show=False, priority=True, id="directory.copy_email"
+        ),
+        Binding("i", "copy('id')", "Copy id", show=False, priority=True, id="directory.copy_id"),
         Binding("enter", "leave_search", "Results", show=False, priority=True, id="search.done"),
         Binding("escape", "escape", "Clear", show=False, priority=True, id="directory.escape"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="directory.reload"),
@@ -136,6 +140,7 @@ class DirectoryScreen(RefusedKeys):
             "sort_reverse",
             "new_customer",
             "queues",
+            "copy",
             "toggle_mark",
             "mark_all",
             "campaign",
@@ -547,6 +552,20 @@ class DirectoryScreen(RefusedKeys):
             self.marks.clear()  # one of the two is gone
             self.table.marks_changed()
             self.action_reload()
+
+    def action_copy(self, what: str) -> None:
+        """The selected customer's email or id to the clipboard, by OSC 52: the terminal
+        on the agent's own machine takes it, over SSH too (in tmux: set-clipboard on)."""
+        row = self.table.current_row
+        if row is None:
+            self.notify("No customer selected.", timeout=3)
+            return
+        text = row.email if what == "email" else str(row.id)
+        if not text:
+            self.notify("This customer has no email.", timeout=3)
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {what} {safe_text(text)}", timeout=3, markup=False)
 
     def action_approvals(self) -> None:
         if self.service is None or self.actor is None:

@@ -356,3 +356,16 @@ async def test_space_and_ctrl_a_type_into_the_search_box(app: CrmApp) -> None:
         await pilot.press("slash", *"ada", "space", *"love")
         assert app.directory.search_input.value == "ada love"
         assert not app.directory.marks
+
+
+async def test_copy_the_selected_customers_email_or_id(app: CrmApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_rows(pilot)
+        app.directory.set_focus(app.directory.table)
+        row = app.directory.table.current_row
+        assert row is not None
+        await pilot.press("c")
+        assert app.clipboard == row.email
+        await pilot.press("i")
+        assert app.clipboard == str(row.id)
+        assert any(f"Copied id {row.id}" in str(n.message) for n in app._notifications)
