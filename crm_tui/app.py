@@ -134,6 +134,11 @@ class CrmApp(App[None]):
             self.sub_title += " · READ-ONLY"
         workspace = message.workspace
         self.directory.readonly = self.actor.readonly
+        from crm_tui.services import last_view
+
+        remembered = last_view.load(self.settings.resolved_database_url())
+        if remembered is not None:
+            self.directory.restore(remembered.query, remembered.queue_name)
         self.directory.attach(workspace.directory, self.actor, workspace.short_label)
         # Everything made so far lives as long as the app: move it out of the garbage
         # collector's sight, so the full collections a profile's thousands of rows
@@ -357,4 +362,19 @@ class CrmApp(App[None]):
 
     def on_unmount(self) -> None:
         if self.workspace is not None:
+            self._remember_the_view()
             self.workspace.close()
+
+    def _remember_the_view(self) -> None:
+        """The search, filters, sort and queue come back on the next start."""
+        from crm_tui.services import last_view
+
+        directory = self.directory
+        queue = directory.queue
+        name = queue.name if queue is not None and queue.query == directory.directory_query else ""
+        # A read-only data folder: nothing remembered, nothing broken.
+        with contextlib.suppress(OSError):
+            last_view.save(
+                self.settings.resolved_database_url(),
+                last_view.LastView(directory.directory_query, name),
+            )

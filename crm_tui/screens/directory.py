@@ -586,6 +586,16 @@ class DirectoryScreen(RefusedKeys):
         )
         self.app.push_screen(picker, self.open_queue)
 
+    def restore(self, query: DirectoryQuery, queue_name: str = "") -> None:
+        """The view the agent left last time (before `attach`, which reads it)."""
+        from crm_tui.services.queues import Queue
+
+        self.directory_query = query
+        self.queue = Queue(queue_name, query) if queue_name else None
+        self.table.set_sort(query.sort.column, query.sort.descending)
+        with self.prevent(Input.Changed):
+            self.search_input.value = query.search
+
     def open_queue(self, queue: Queue | None) -> None:
         """Show a queue: its search, filters and sort, from the first row."""
         if queue is None:

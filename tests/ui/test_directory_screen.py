@@ -369,3 +369,30 @@ async def test_copy_the_selected_customers_email_or_id(app: CrmApp) -> None:
         await pilot.press("i")
         assert app.clipboard == str(row.id)
         assert any(f"Copied id {row.id}" in str(n.message) for n in app._notifications)
+
+
+async def test_the_last_search_filters_sort_and_queue_come_back(directory_url: str) -> None:
+    from crm_tui.config import data_dir
+    from crm_tui.services.directory import DirectoryFilters
+
+    first = make_app(directory_url)
+    async with first.run_test(size=(80, 24)) as pilot:
+        await wait_for_rows(pilot)
+        directory = first.directory
+        directory.search_input.value = "customer0"
+        await wait_for_rows(pilot)
+        directory.set_filters(DirectoryFilters(statuses=("active",)))
+        directory.set_sort("email", True)
+        await wait_for_rows(pilot)
+        left = directory.directory_query
+        shown = [row.id for row in directory.table.rows[:5]]
+    saved = data_dir() / "last-view.json"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert directory_url not in saved.read_text()  # a digest, never the URL
+
+    again = make_app(directory_url)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await wait_for_rows(pilot)
+        assert again.directory.directory_query == left
+        assert again.directory.search_input.value == "customer0"
+        assert [row.id for row in again.directory.table.rows[:5]] == shown
