@@ -33,13 +33,22 @@ from crm_tui.services.permissions import NotAllowed
 from crm_tui.text import safe_text
 
 
-class DeletionRequestDialog(AccountActionDialog):
-    TITLE_TEXT = "Erase personal data (right to erasure)"
-    ACTION_LABEL = "Ask a manager to approve"
+class _PrivacyDialog(AccountActionDialog):
+    """What the three share: the database (no provider is called), and a refusal said."""
 
     def __init__(self, engine: Any, actor: Actor, profile: CustomerProfile) -> None:
         super().__init__(None, actor, profile)  # type: ignore[arg-type]  # no provider call
         self.engine = engine
+
+    def handle_error(self, error: Exception) -> str | None:
+        if isinstance(error, NotAllowed):
+            return f"Not allowed: {error.message}"
+        return super().handle_error(error)
+
+
+class DeletionRequestDialog(_PrivacyDialog):
+    TITLE_TEXT = "Erase personal data (right to erasure)"
+    ACTION_LABEL = "Ask a manager to approve"
 
     def statement(self) -> Text:
         return Text(
@@ -85,21 +94,12 @@ class DeletionRequestDialog(AccountActionDialog):
 
         return ask
 
-    def handle_error(self, error: Exception) -> str | None:
-        if isinstance(error, NotAllowed):
-            return f"Not allowed: {error.message}"
-        return super().handle_error(error)
 
-
-class PrivacyExportDialog(AccountActionDialog):
+class PrivacyExportDialog(_PrivacyDialog):
     """The archive's path (a default in the home folder) and why it is exported."""
 
     TITLE_TEXT = "Export all their data (right of access)"
     ACTION_LABEL = "Write the archive"
-
-    def __init__(self, engine: Any, actor: Actor, profile: CustomerProfile) -> None:
-        super().__init__(None, actor, profile)  # type: ignore[arg-type]  # no provider call
-        self.engine = engine
 
     def statement(self) -> Text:
         return Text(
@@ -146,23 +146,17 @@ class PrivacyExportDialog(AccountActionDialog):
     def handle_error(self, error: Exception) -> str | None:
         from crm_tui.services.customer_export import ExportError
 
-        if isinstance(error, NotAllowed):
-            return f"Not allowed: {error.message}"
         if isinstance(error, ExportError):
             return f"Nothing written: {error}"
         return super().handle_error(error)
 
 
-class ConsentDialog(AccountActionDialog):
+class ConsentDialog(_PrivacyDialog):
     """`C`: record a consent the customer gave or withdrew, for one purpose, with
     where it came from (the history keeps every change)."""
 
     TITLE_TEXT = "Record consent"
     ACTION_LABEL = "Record"
-
-    def __init__(self, engine: Any, actor: Actor, profile: CustomerProfile) -> None:
-        super().__init__(None, actor, profile)  # type: ignore[arg-type]  # no provider call
-        self.engine = engine
 
     def statement(self) -> Text:
         now = "; ".join(f"{purpose}: {state}" for purpose, state in self.profile.consent)
@@ -200,8 +194,3 @@ class ConsentDialog(AccountActionDialog):
             return ActionDone(None, f"Consent to {purpose.replace('_', ' ')} {verb}")
 
         self.run_save(record, self._done)
-
-    def handle_error(self, error: Exception) -> str | None:
-        if isinstance(error, NotAllowed):
-            return f"Not allowed: {error.message}"
-        return super().handle_error(error)

@@ -38,13 +38,12 @@ from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.database import as_utc
-from crm_tui.services.intents import record_activity
+from crm_tui.services.intents import insert_event, record_activity
 from crm_tui.services.profile import customer_row
 from crm_tui.services.tickets import lock_customer, require_writer
 from crm_tui.services.validation import ValidationError, validate_text
 
 _consent = tables.SQLModel.metadata.tables["consent"]
-_event = tables.SQLModel.metadata.tables["activity_event"]
 
 SOURCE_MAX = 100  # "signup form", "email link", "phone call with the customer"
 
@@ -172,17 +171,7 @@ def _record_own_change(
 ) -> None:
     """`record_activity` for the customer themselves: the same event and audit entry,
     without the agent-permission check that refuses every customer (see the module)."""
-    connection.execute(
-        sa.insert(_event).values(
-            customer_id=customer_id,
-            occurred_at=when,
-            kind=kind.value,
-            actor_type=actor.type.value,
-            agent_id=None,
-            summary=summary[:400],
-            details=details,
-        )
-    )
+    insert_event(connection, customer_id, kind, actor, summary, details, when)
     audit.record_change(connection, actor, customer_id, kind.value, summary[:400], details, when)
 
 

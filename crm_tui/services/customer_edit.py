@@ -39,6 +39,7 @@ from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.database import as_utc
 from crm_tui.services.directory import SearchTerms, like_contains
+from crm_tui.services.intents import insert_event
 from crm_tui.services.permissions import Permission, authorize
 from crm_tui.services.profile import CustomerNotFound, customer_row
 from crm_tui.services.validation import (
@@ -61,7 +62,6 @@ _customer = _TABLES["customer"]
 _address = _TABLES["address"]
 _tag = _TABLES["tag"]
 _customer_tag = _TABLES["customer_tag"]
-_event = _TABLES["activity_event"]
 _note = _TABLES["note"]
 _state_change = _TABLES["account_state_change"]
 _agent = _TABLES["agent"]
@@ -720,17 +720,7 @@ class CustomerEditService:
         authorize(connection, actor, Permission.CHANGE, "change customers")
         _refuse_erased(connection, customer_id)
         when = self.now()
-        connection.execute(
-            sa.insert(_event).values(
-                customer_id=customer_id,
-                occurred_at=when,
-                kind=kind.value,
-                actor_type=actor.type.value,
-                agent_id=actor.agent_id,
-                summary=summary[: NAME_MAX * 2],
-                details=details,
-            )
-        )
+        insert_event(connection, customer_id, kind, actor, summary, details, when)
         audit.record_change(
             connection,
             actor,

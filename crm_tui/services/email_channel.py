@@ -36,20 +36,18 @@ from sqlalchemy.engine import Connection, Engine
 from crm_tui.config import Settings, looks_like_address
 from crm_tui.models import tables
 from crm_tui.models.enums import ActivityKind, EmailStatus
-from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.database import as_utc
+from crm_tui.services.intents import record_activity
 from crm_tui.services.permissions import Permission, authorize
 from crm_tui.services.profile import customer_row
 from crm_tui.services.secrets import Secrets
 
 _TABLES = tables.SQLModel.metadata.tables
 _email = _TABLES["email_message"]
-_event = _TABLES["activity_event"]
 
 SMTP_TIMEOUT = 15.0  # seconds; a jump host's mail relay answers in well under that
-SUMMARY_LIMIT = 400  # characters of an activity summary, as elsewhere
 # (file name, content, MIME type), e.g. ("INV-0042.pdf", b"%PDF...", "application/pdf")
 Attachment = tuple[str, bytes, str]
 
@@ -310,25 +308,9 @@ class EmailChannel:
             summary = f"Emailed '{subject}' to {to}{again}"
         with self.engine.begin() as connection:
             connection.execute(sa.update(_email).where(_email.c.id == stored.id).values(**values))
-            connection.execute(
-                sa.insert(_event).values(
-                    customer_id=stored.customer_id,
-                    occurred_at=now,
-                    kind=ActivityKind.SUPPORT.value,
-                    actor_type=actor.type.value,
-                    agent_id=actor.agent_id,
-                    summary=summary[:SUMMARY_LIMIT],
-                    details=details | {"status": values["status"], "error": error},
-                )
-            )
-            audit.record_change(
-                connection,
-                actor,
-                stored.customer_id,
-                ActivityKind.SUPPORT.value,
-                summary[:SUMMARY_LIMIT],
-                details | {"status": values["status"], "error": error},
-                now,
+            outcome = details | {"status": values["status"], "error": error}
+            record_activity(
+                connection, stored.customer_id, ActivityKind.SUPPORT, actor, summary, outcome, now
             )
             return self._read(connection, stored.id)
 

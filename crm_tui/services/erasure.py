@@ -41,6 +41,7 @@ from crm_tui.models.enums import ActivityKind, IntentStatus
 from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
+from crm_tui.services.intents import insert_event
 from crm_tui.services.tickets import lock_customer
 
 _T = tables.SQLModel.metadata.tables
@@ -212,18 +213,8 @@ def _record_erasure_event(
 
     Inserted directly: `record_activity` would write a `customer.profile` entry
     beside the erasure's own."""
-    event = _T["activity_event"]
-    connection.execute(
-        sa.insert(event).values(
-            customer_id=customer_id,
-            occurred_at=when,
-            kind=ActivityKind.PROFILE.value,
-            actor_type=actor.type.value,
-            agent_id=actor.agent_id,
-            summary=f"Personal data erased (right to erasure), by {actor.label}",
-            details={},
-        )
-    )
+    summary = f"Personal data erased (right to erasure), by {actor.label}"
+    insert_event(connection, customer_id, ActivityKind.PROFILE, actor, summary, {}, when)
 
 
 def delete_at_providers(engine: Engine, customer_id: int, providers: Mapping[str, Any]) -> str:

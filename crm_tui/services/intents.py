@@ -266,6 +266,34 @@ def fail_intent(engine: Engine, intent_id: int, reason: str, when: datetime) -> 
         )
 
 
+SUMMARY_MAX = 400  # characters of an activity summary
+
+
+def insert_event(
+    connection: Connection,
+    customer_id: int,
+    kind: ActivityKind,
+    actor: Actor,
+    summary: str,
+    details: dict[str, Any],
+    when: datetime,
+) -> None:
+    """The activity event alone (no permission check, no audit entry): for the writers
+    that make those themselves — `record_activity` below, the details form (with its
+    before/after), a customer's own consent, an erasure, an export."""
+    connection.execute(
+        sa.insert(_event).values(
+            customer_id=customer_id,
+            occurred_at=when,
+            kind=kind.value,
+            actor_type=actor.type.value,
+            agent_id=actor.agent_id,
+            summary=summary[:SUMMARY_MAX],
+            details=details,
+        )
+    )
+
+
 def record_activity(
     connection: Connection,
     customer_id: int,
@@ -285,23 +313,13 @@ def record_activity(
     back. The services check first, with their own words; this catches what one forgot.
     """
     authorize(connection, actor, permission, f"{permission.value} ({kind.value})")
-    connection.execute(
-        sa.insert(_event).values(
-            customer_id=customer_id,
-            occurred_at=when,
-            kind=kind.value,
-            actor_type=actor.type.value,
-            agent_id=actor.agent_id,
-            summary=summary[:400],
-            details=details,
-        )
-    )
+    insert_event(connection, customer_id, kind, actor, summary, details, when)
     audit.record_change(
         connection,
         actor,
         customer_id,
         kind.value,
-        summary[:400],
+        summary[:SUMMARY_MAX],
         details,
         when,
         action=audit_action,

@@ -71,6 +71,7 @@ from crm_tui.services.customer_export import (
     guard_cell,
 )
 from crm_tui.services.database import as_utc
+from crm_tui.services.intents import insert_event
 from crm_tui.services.profile import customer_row
 from crm_tui.services.validation import NAME_MAX
 from crm_tui.text import safe_text
@@ -383,16 +384,16 @@ def _record(
     """The activity event and the one audit entry, in a short transaction of their own."""
     name = details["file"]
     with engine.begin() as connection:
-        connection.execute(
-            sa.insert(_event).values(
-                customer_id=customer_id,
-                occurred_at=when,
-                kind=ActivityKind.PROFILE.value,  # the profile's data is what left
-                actor_type=actor.type.value,
-                agent_id=actor.agent_id,
-                summary=f"Privacy export (right of access) by {actor.label or 'system'}"[:400],
-                details={"export": name, "privacy": True},
-            )
+        summary = f"Privacy export (right of access) by {actor.label or 'system'}"
+        # The profile's data is what left; the event alone (the one audit entry follows).
+        insert_event(
+            connection,
+            customer_id,
+            ActivityKind.PROFILE,
+            actor,
+            summary,
+            {"export": name, "privacy": True},
+            when,
         )
         return audit.append(
             connection,
