@@ -58,7 +58,7 @@ class ApprovalsScreen(RefusedKeys):
 
     def compose(self) -> ComposeResult:
         yield Static(Text("crm-tui · approvals · loading…"), id="title-bar")
-        table: DataTable[str] = DataTable(id="approvals-table", cursor_type="row")
+        table: DataTable[Text] = DataTable(id="approvals-table", cursor_type="row")
         yield table
         yield Static("", id="approval-detail")
         yield Footer()
@@ -80,7 +80,10 @@ class ApprovalsScreen(RefusedKeys):
             requests = self.approvals.pending()
         except Exception as error:  # the screen stays; the agent can retry
             self.app.call_from_thread(
-                self.notify, f"Could not read the requests: {error}", severity="error"
+                self.notify,
+                f"Could not read the requests: {error}",
+                severity="error",
+                markup=False,
             )
             return
         self.app.call_from_thread(self._show, requests)
@@ -90,12 +93,14 @@ class ApprovalsScreen(RefusedKeys):
         table = self.query_one(DataTable)
         table.clear()
         for view in requests:
+            # Text, not str: a DataTable reads a str cell as markup, and a customer's
+            # name is theirs to choose ("[bold]…" must show as typed).
             table.add_row(
-                str(view.id),
-                view.short + (" (approved)" if view.status == RequestStatus.APPROVED else ""),
-                f"{safe_text(view.customer_name)[:18]} #{view.customer_id}",
-                safe_text(view.requested_by)[:14],
-                f"{view.expires_at.astimezone(UTC):%m-%d %H:%M}",
+                Text(str(view.id)),
+                Text(view.short + (" (approved)" if view.status == RequestStatus.APPROVED else "")),
+                Text(f"{safe_text(view.customer_name)[:18]} #{view.customer_id}"),
+                Text(safe_text(view.requested_by)[:14]),
+                Text(f"{view.expires_at.astimezone(UTC):%m-%d %H:%M}"),
                 key=str(view.id),
             )
         waiting = f"{len(requests)} waiting" if requests else "nothing waiting"
