@@ -185,11 +185,6 @@ class ApprovalService:
             ).all()
             return self._views(connection, rows)
 
-    def for_customer(self, customer_id: int, limit: int = 10) -> list[ApprovalView]:
-        """What was asked about this customer, newest first (the profile shows it)."""
-        with self.engine.connect() as connection:
-            return customer_requests(connection, customer_id, limit)
-
     # ------------------------------------------------------------------ writing
 
     def request(

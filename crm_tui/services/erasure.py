@@ -68,14 +68,6 @@ class ErasureReport:
     searches_redacted: int
     audit_seq: int
 
-    def summary(self) -> str:
-        rows = sum(self.rows_anonymised.values())
-        return (
-            f"Customer #{self.customer_id} erased: {rows:,} rows anonymised, "
-            f"{self.audit_entries_redacted:,} audit entries and {self.searches_redacted:,} "
-            f"searches redacted (audit entry #{self.audit_seq})"
-        )
-
 
 # What each table's personal columns become. Rows are kept: the financial ones
 # must be, and the others keep the history's shape (how many notes, when).

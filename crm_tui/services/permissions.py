@@ -13,8 +13,8 @@ A read-only agent (a per-agent setting) or a read-only session (`--readonly`) ke
 only what reads: READ and EXPORT. An inactive (disabled) agent may do nothing.
 
 The check lives here, in the services, so the TUI, the command line and the tests
-all meet the same rule. The screens ask `allowed()` to grey out what a role cannot
-do; the service still refuses if they are asked anyway.
+all meet the same rule. The screens grey out what a role cannot do
+(screens/refused_keys.py); the service still refuses if they are asked anyway.
 
 Actors built in code without an agent id (tests, scripts run as the system) are
 taken at their word for their role; the app and the command line only ever build
@@ -139,14 +139,6 @@ def authorize(
     reason = refusal(found, permission, doing)
     if reason is not None:
         raise NotAllowed(reason)
-
-
-def allowed(connection: Connection, actor: Actor, permission: Permission) -> bool:
-    try:
-        authorize(connection, actor, permission)
-    except NotAllowed:
-        return False
-    return True
 
 
 def require_writer(connection: Connection, actor: Actor, doing: str) -> None:

@@ -16,8 +16,6 @@ pytestmark = pytest.mark.postgres
 def test_ten_agents_at_once_lose_nothing_and_refund_once(
     postgres_database: str, localstripe: LocalStripe
 ) -> None:
-    import sqlalchemy as sa
-
     from crm_tui.services.database import create_db_engine
     from tests.conftest import _truncate_all
 
@@ -31,4 +29,3 @@ def test_ten_agents_at_once_lose_nothing_and_refund_once(
     assert all(
         report.counts.get(op, 0) > 0 for op in ("search", "profile", "edit", "tag", "refund")
     )
-    del sa

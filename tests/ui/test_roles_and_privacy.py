@@ -85,9 +85,7 @@ async def test_an_unknown_login_is_refused_with_what_to_do(demo_url: str) -> Non
         assert app.workspace is None
 
 
-async def test_erasure_asked_by_an_agent_and_approved_by_another_manager(
-    demo_url: str, tmp_path: Path
-) -> None:
+async def test_erasure_asked_by_an_agent_and_approved_by_another_manager(demo_url: str) -> None:
     before = _customer(demo_url)
     # The agent asks (typing the customer's email to confirm), and exports their data.
     agent = make_app(demo_url, login="sofia", role=AgentRole.AGENT)
