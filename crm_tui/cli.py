@@ -165,7 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
     counts = segment_actions.add_parser("counts", help="how many customers each segment holds")
     counts.add_argument("--json", action="store_true", help="JSON output")
     _add_database_option(counts)
+    _add_analytics_parser(commands)
     return parser
+
+
+def _add_analytics_parser(commands: Any) -> None:
+    analytics = commands.add_parser(
+        "analytics",
+        help="the analytics screen's figures for the customers a search and filters select",
+    )
+    analytics.add_argument("query", nargs="?", default="", help="a search, as in the directory")
+    # Read as text and checked by the command: a bad date gets a sentence, not a usage dump.
+    analytics.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day (UTC)")
+    analytics.add_argument(
+        "--to", dest="end", metavar="YYYY-MM-DD", help="last day (UTC; default: today)"
+    )
+    analytics.add_argument(
+        "--json", action="store_true", help="JSON: each figure with its definition"
+    )
+    _add_filter_options(analytics, sortable=False)
+    _add_database_option(analytics)
 
 
 def _add_agents_parser(commands: Any) -> None:
@@ -519,6 +538,107 @@ def _cmd_segments(action: str, as_json: bool, settings: Settings) -> int:
     return 0
 
 
+def _cmd_analytics(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from crm_tui.services import directory
+    from crm_tui.services.analytics import compute_analytics
+
+    start, end = _day(args.start, "--from"), _day(args.end, "--to")
+    today = datetime.now(UTC).date()
+    if start is not None and start > (end or today):
+        raise CliError(f"--from {start} is after --to {end or today}: nothing lies between")
+    try:
+        filters = directory.filters_from_options(vars(args))
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    engine = _open_database(settings)
+    _authorized(engine, settings, "read customer data", "read analytics")
+    figures = compute_analytics(
+        engine, start=start, end=end, filters=filters, search=args.query, today=today
+    )
+    if args.json:
+        selection = {"search": args.query, "filters": _filters_json(filters)}
+        print(json.dumps(figures.as_json() | selection, ensure_ascii=False, indent=2))
+        return 0
+    query = directory.DirectoryQuery(search=args.query, filters=filters)
+    print("\n".join(_analytics_lines(figures, _selection_label(query))))
+    return 0
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{option} {text!r} is not a date: write it as YYYY-MM-DD") from None
+
+
+def _filters_json(filters: Any) -> dict[str, Any]:
+    """The filters in force (those not at their default), dates in ISO form."""
+    from dataclasses import fields
+
+    chosen: dict[str, Any] = {}
+    for spec in fields(filters):
+        value = getattr(filters, spec.name)
+        if value != spec.default and value != ():
+            chosen[spec.name] = value.isoformat() if isinstance(value, date) else value
+    return chosen
+
+
+def _analytics_lines(figures: Any, selection: str) -> list[str]:
+    """The figures as plain text, for a person (the JSON has the definitions)."""
+    from crm_tui.formatting import format_money
+    from crm_tui.services.analytics import DEFINITION_BY_KEY
+
+    def line(key: str, value: object) -> str:
+        return f"{DEFINITION_BY_KEY[key].title:<28}{value}"
+
+    def rate(value: Any) -> str:
+        if value.value is None:
+            return "-"
+        return f"{value.value:.1%} ({value.count:,} of {value.out_of:,})"
+
+    def money(minor: int, currency: str) -> str:
+        return format_money(minor, currency)
+
+    averages = [
+        f"{money(v.average_minor, v.currency)} ({v.customers:,} paying)"
+        for v in figures.lifetime_value
+    ]
+    lines = [
+        f"Analytics, {figures.start or 'from the start'} to {figures.end} (UTC): {selection}",
+        line("total_customers", f"{figures.total_customers:,}"),
+        line("active_customers", f"{figures.active_customers:,}"),
+        line("inactive_customers", f"{figures.inactive_customers:,}"),
+        line("churn_rate", rate(figures.churn)),
+        line("payment_failure_rate", rate(figures.payment_failures)),
+        line("mrr", " · ".join(money(m.amount_minor, m.currency) for m in figures.mrr) or "-"),
+        line("lifetime_value", " · ".join(averages) or "-"),
+        "",
+        f"{'Month':<10}{'new':>12}{'customers':>14}",
+    ]
+    lines += [
+        f"{m.month:%Y-%m}{m.customers:>15,}{g.customers:>14,}"
+        for m, g in zip(figures.acquisition, figures.growth, strict=True)
+    ]
+    lines += ["", DEFINITION_BY_KEY["lifetime_value_distribution"].title]
+    for bucket in figures.lifetime_value_distribution:
+        low = money(bucket.low_minor, bucket.currency)
+        high = money(bucket.high_minor, bucket.currency) if bucket.high_minor else "more"
+        lines.append(f"  {f'{low} to {high}':<30}{bucket.customers:>12,}")
+    lines += ["", DEFINITION_BY_KEY["segments"].title]
+    lines += [f"  {s.name:<30}{s.customers:>12,}" for s in figures.segments]
+    return lines
+
+
+def _selection_label(query: DirectoryQuery) -> str:
+    """'all customers', or the search and filters in force."""
+    parts = [f"search {query.search!r}"] if query.search else []
+    return "; ".join(parts + query.filters.describe()) or "all customers"
+
+
 def _cmd_doctor(settings: Settings) -> int:
     from crm_tui.services.doctor import Status, exit_status, run_checks
 
@@ -615,6 +735,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_agents(args, settings)
             case ("doctor", _):
                 return _cmd_doctor(settings)
+            case ("analytics", _):
+                return _cmd_analytics(args, settings)
     except (CliError, ConfigError) as error:
         print(f"crm-tui: {error}", file=sys.stderr)
         return 2
