@@ -7,8 +7,11 @@ Secrets never live here: they come from the OS keyring or the `CRM_*` variables.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -46,7 +49,7 @@ class Settings:
     database_url: str = ""
     demo: bool = False
     readonly: bool = False
-    theme: str = "textual-dark"
+    theme: str = "crm-dark"  # crm_tui/themes: crm-dark, crm-light, crm-high-contrast, crm-ansi
     timezone: str = ""  # empty: the machine's local timezone
     stripe_api_base: str = "https://api.stripe.com"
     paypal_api_base: str = "https://api-m.paypal.com"
@@ -347,3 +350,103 @@ def load_settings(
     settings = replace(Settings(), config_path=path, **values)
     _validate(settings, sources)
     return settings
+
+
+# ------------------------------------------------------------- saving the theme
+
+_TOP_LEVEL_THEME = re.compile(
+    r"""(?P<key>[ \t]*(?:theme|"theme"|'theme')[ \t]*=[ \t]*)"""
+    r"""(?P<value>"(?:[^"\\\r\n]|\\.)*"|'[^'\r\n]*')"""
+)
+_TABLE_HEADER = re.compile(r"[ \t]*\[")
+_COMMENT_OR_BLANK = re.compile(r"[ \t]*(?:#.*)?\r?\n?")
+
+
+def save_theme(path: Path, theme: str) -> None:
+    """Remember the agent's theme: `theme = "..."` in config.toml, and nothing else of
+    the file changed (comments, order, spacing, line endings stay byte for byte).
+
+    A missing file is created (0600, in a 0700 folder). A file that is not valid TOML
+    is left alone: ConfigError says why, as it does when the file cannot be written."""
+    try:
+        original = path.read_bytes()
+    except FileNotFoundError:
+        original = b""
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
+    text = _decoded(path, original)
+    updated = _with_theme(text, theme)
+    _check_only_theme_changed(path, text, updated, theme)
+    _replace_file(path, updated.encode("utf-8"))
+
+
+def _decoded(path: Path, data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+        tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text; the theme was not saved") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}; the theme was not saved") from None
+    return text
+
+
+def _with_theme(text: str, theme: str) -> str:
+    """`text` with its top-level theme set to `theme`: the value replaced in place,
+    or a new line after the last top-level setting (TOML wants them before any table)."""
+    value = json.dumps(theme)  # a JSON string is a TOML basic string
+    lines = text.splitlines(keepends=True)
+    first_table = next((n for n, line in enumerate(lines) if _TABLE_HEADER.match(line)), len(lines))
+    for number, line in enumerate(lines[:first_table]):
+        match = _TOP_LEVEL_THEME.match(line)
+        if match:
+            lines[number] = match["key"] + value + line[match.end() :]
+            return "".join(lines)
+    at = first_table
+    if first_table < len(lines):  # not among the comments that lead into the first table
+        while at > 0 and _COMMENT_OR_BLANK.fullmatch(lines[at - 1]):
+            at -= 1
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if at > 0 and not lines[at - 1].endswith("\n"):
+        lines[at - 1] += newline
+    lines.insert(at, f"theme = {value}{newline}")
+    return "".join(lines)
+
+
+def _check_only_theme_changed(path: Path, before: str, after: str, theme: str) -> None:
+    """A layout the line edit misread (a multi-line value, say) must not reach the disk."""
+    if _loads_or_none(after) != tomllib.loads(before) | {"theme": theme}:
+        raise ConfigError(f"{path}: cannot set the theme without rewriting the file; not saved")
+
+
+def _loads_or_none(text: str) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write `data` to a new file beside the target and rename it over: a crash leaves
+    the old file or the new one, never half of one. A symlinked config stays a link."""
+    target = path.resolve()
+    try:
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o600
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".config-")  # 0600
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be written ({error.strerror})") from None
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise ConfigError(f"{path}: cannot be written ({error.strerror})") from None
