@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import gc
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.theme import ThemeStackError
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -19,14 +21,20 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.worker import get_current_worker
 
-from crm_tui.config import Settings
+from crm_tui.config import ConfigError, Settings, save_theme
 from crm_tui.screens.directory import DirectoryScreen
 from crm_tui.screens.help import HelpScreen
 from crm_tui.screens.palette import CustomerCommands
 from crm_tui.services.actor import Actor, os_login
 from crm_tui.services.database import DatabaseError
 from crm_tui.services.workspace import Workspace, open_workspace
-from crm_tui.themes import STYLESHEET
+from crm_tui.themes import (
+    DEFAULT_THEME,
+    STYLESHEET,
+    THEMES,
+    rich_status_theme,
+    status_fallbacks,
+)
 
 SEGMENTS_FIRST_CHECK = 3.0  # seconds after the database opens
 SEGMENTS_CHECK = timedelta(minutes=15)  # then this often...
@@ -84,8 +92,37 @@ class CrmApp(App[None]):
         # Tests hand in providers (localstripe, the PayPal fake); otherwise built on first use.
         self._providers: dict[str, Any] | None = None
         self.directory = DirectoryScreen(readonly=settings.readonly)
-        if settings.theme in self.available_themes:
-            self.theme = settings.theme
+        for theme in THEMES:
+            self.register_theme(theme)
+        known = settings.theme in self.available_themes
+        self.theme = settings.theme if known else DEFAULT_THEME
+        self._use_status_styles()  # (watch_theme does not run if it stays textual-dark)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Textual's own themes (textual-light, nord, ...) lack our $status-* colours, and
+        # CSS naming an undefined variable does not parse: derive them from the theme.
+        return status_fallbacks(self.current_theme)
+
+    def watch_theme(self, theme: str) -> None:
+        self._use_status_styles()
+        if self.is_running and self.settings.config_path is not None:
+            self._save_theme(self.settings.config_path, theme)  # the agent chose it
+
+    def _use_status_styles(self) -> None:
+        """The profile's tabs are Rich renderables: they take the status colours as
+        named Rich styles of the console (the only Rich theme pushed on it is this)."""
+        with contextlib.suppress(ThemeStackError):
+            self.console.pop_theme()
+        self.console.push_theme(rich_status_theme(self.current_theme))
+
+    @work(thread=True, group="config", exit_on_error=False)
+    def _save_theme(self, path: Path, theme: str) -> None:
+        try:
+            save_theme(path, theme)
+        except ConfigError as error:
+            self.call_from_thread(
+                self.notify, str(error), title="Theme not saved", severity="warning", markup=False
+            )
 
     def on_mount(self) -> None:
         if self.settings.keymap:

@@ -23,6 +23,7 @@ from crm_tui.models.profile import (
     SubscriptionDetail,
 )
 from crm_tui.text import safe_text
+from crm_tui.themes import status_style
 from crm_tui.widgets.record_list import ListColumn, ListRecord
 
 TERMS_LABELS = {"net7": "Net 7", "net14": "Net 14", "net30": "Net 30"}
@@ -31,7 +32,7 @@ ACTIVITY_FILTERS = ("all", "subscription", "payment", "profile", "support", "cam
 _TREND_ARROWS = {"up": "↑ up", "down": "↓ down", "flat": "→ flat"}
 
 
-def _fields(title: str, rows: Iterable[tuple[str, str]]) -> Table:
+def _fields(title: str | Text, rows: Iterable[tuple[str, str]]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.title = title
     table.title_justify = "left"
@@ -51,18 +52,21 @@ def at_a_glance(profile: CustomerProfile) -> Text:
     m = profile.money
     renewal = f" · renews {format_date(profile.next_renewal)}" if profile.next_renewal else ""
     state = profile.account_state
-    first = (
-        f"account {state if state == 'active' else state.upper()} · "
-        f"{profile.lifecycle_status} customer · {profile.current_plan or 'no plan'}{renewal}"
-    )
     second = (
         f"LTV {format_money(m.lifetime_value_minor, m.currency)} · "
         f"MRR {format_money(m.monthly_income_minor, m.currency)} · "
         f"outstanding {format_money(m.outstanding_minor, m.currency)} · "
         f"credit {format_money(m.credit_minor, m.currency)}"
     )
-    glance = Text(safe_text(first), style="bold")
-    if state != "active":
+    glance = Text.assemble(
+        "account ",
+        (state, "") if state == "active" else (state.upper(), status_style("blocked")),
+        " · ",
+        (profile.lifecycle_status, status_style(profile.lifecycle_status)),
+        safe_text(f" customer · {profile.current_plan or 'no plan'}{renewal}"),
+        style="bold",
+    )
+    if state != "active":  # stands out without colour too (NO_COLOR, monochrome)
         glance.stylize("reverse", len("account "), len("account ") + len(state))
     glance.append("\n" + second)
     if profile.segments:
@@ -259,10 +263,15 @@ def _provider_name(provider: str) -> str:
     return PROVIDER_NAMES.get(provider, provider.capitalize())
 
 
-def _subscription_title(sub: SubscriptionDetail) -> str:
+# Subscription statuses drawn in another status's colour; the others in their own.
+_SUBSCRIPTION_COLOURS = {"grace": "past-due", "expired": "cancelled"}
+
+
+def _subscription_title(sub: SubscriptionDetail) -> Text:
     variant = f" ({sub.variant})" if sub.variant else ""
     ending = " · cancels at period end" if sub.cancel_at_period_end and not sub.ended_at else ""
-    return safe_text(f"{sub.plan}{variant} · {sub.status}{ending}")
+    colour = status_style(_SUBSCRIPTION_COLOURS.get(sub.status, sub.status))
+    return Text.assemble(safe_text(f"{sub.plan}{variant} · "), (sub.status, colour), ending)
 
 
 def _subscription_rows(sub: SubscriptionDetail) -> list[tuple[str, str]]:
@@ -330,7 +339,13 @@ PAYMENT_COLUMNS = (
     ListColumn("Provider", 8),
     ListColumn("Invoice", 11),
 )
-_PAYMENT_STYLES = {"failed": "failed", "pending": "warning", "refunded": "muted"}
+# A payment's line in its status colour (RecordList's record-list--status-* classes).
+_PAYMENT_STYLES = {
+    "failed": "status-failed",
+    "pending": "status-pending",
+    "refunded": "status-refunded",
+    "partially_refunded": "status-refunded",
+}
 
 
 def payment_records(payments: Iterable[PaymentView], status: str = "all") -> list[ListRecord]:

@@ -184,10 +184,10 @@ class DirectoryTable(Widget, can_focus=True):
     DirectoryTable > .directory-table--placeholder {
         color: $text-muted;
     }
-    DirectoryTable > .directory-table--status-active { color: $success; }
-    DirectoryTable > .directory-table--status-inactive { color: $text-muted; }
-    DirectoryTable > .directory-table--status-churned { color: $warning; }
-    DirectoryTable > .directory-table--status-blocked { color: $error; }
+    DirectoryTable > .directory-table--status-active { color: $status-active; }
+    DirectoryTable > .directory-table--status-inactive { color: $status-inactive; }
+    DirectoryTable > .directory-table--status-churned { color: $status-churned; }
+    DirectoryTable > .directory-table--status-blocked { color: $status-blocked; }
     """
 
     class RowsWanted(Message):

@@ -44,7 +44,7 @@ class ListColumn:
 class ListRecord:
     key: Any
     cells: tuple[str, ...]
-    style: str = ""  # a component class suffix for the whole line: "failed", "muted", …
+    style: str = ""  # a component class suffix for the whole line: "status-failed", "muted", …
     sub_lines: tuple[str, ...] = ()
     detail_lines: tuple[str, ...] = field(default=(), compare=False)
     # Or the details made only when the record is expanded (most never are).
@@ -104,9 +104,11 @@ class RecordList(Widget, can_focus=True):
         "record-list--sub",
         "record-list--detail",
         "record-list--empty",
-        "record-list--failed",
         "record-list--muted",
-        "record-list--warning",
+        # A payment's status, in the theme's status colours (crm_tui/themes/status.py).
+        "record-list--status-failed",
+        "record-list--status-pending",
+        "record-list--status-refunded",
     }
 
     DEFAULT_CSS = """
@@ -117,9 +119,10 @@ class RecordList(Widget, can_focus=True):
     RecordList > .record-list--sub { color: $text-muted; }
     RecordList > .record-list--detail { color: $text-muted; }
     RecordList > .record-list--empty { color: $text-muted; }
-    RecordList > .record-list--failed { color: $error; }
     RecordList > .record-list--muted { color: $text-muted; }
-    RecordList > .record-list--warning { color: $warning; }
+    RecordList > .record-list--status-failed { color: $status-failed; }
+    RecordList > .record-list--status-pending { color: $status-pending; }
+    RecordList > .record-list--status-refunded { color: $status-refunded; }
     """
 
     class Selected(Message):
