@@ -5,4 +5,4 @@ only imports alembic (a third of a second) when there is something to apply; a t
 keeps the constant equal to alembic's own head.
 """
 
-SCHEMA_REVISION = "0005_change_notify"
+SCHEMA_REVISION = "0006_analytics_indexes"

@@ -215,6 +215,7 @@ def test_every_figure_for_january_to_april(engine: Engine, shop: dict[str, int])
     assert figures.mrr == (CurrencyAmount("EUR", 1001), CurrencyAmount("USD", 7800))
     assert figures.segments == SEGMENTS_ALL
     assert set(figures.timings) == {
+        "selection",
         "customers", "acquisition", "lifetime_value", "churn", "payment_failures", "mrr",
         "segments",
     }  # fmt: skip
@@ -327,3 +328,22 @@ def test_definitions_are_unique_and_said() -> None:
     keys = [d.key for d in DEFINITIONS]
     assert len(keys) == len(set(keys))
     assert all(d.title and len(d.text) > 40 for d in DEFINITIONS)
+
+
+def test_churn_at_the_edges_of_the_range(engine: Engine) -> None:
+    """Running at the start means not ended by its first moment; staying means not ended
+    before the first moment after the range."""
+    with engine.begin() as c:
+        plan = add_plan(c)
+        for name, ended in (
+            ("Pia", datetime(2026, 2, 1, tzinfo=UTC)),  # ended as the range began: not counted
+            ("Quin", datetime(2026, 5, 1, tzinfo=UTC)),  # ran to the range's end: stayed
+            ("Rae", datetime(2026, 4, 30, 23, 59, tzinfo=UTC)),  # the last minute: churned
+        ):
+            joined = at(2025, 12, 1)
+            customer_id = customer(c, name, joined, "US", "USD")
+            add_subscription(
+                c, customer_id, plan, status="cancelled", started_at=joined, ended_at=ended
+            )
+    figures = compute_analytics(engine, **FEB_TO_APRIL, today=TODAY)
+    assert figures.churn == Rate(count=1, out_of=2)
