@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check the setup: database, keyring, providers, email, terminal, tmux"
     )
     _add_database_option(doctor)
+    _add_serve_parser(commands)
     segments = commands.add_parser("segments", help="customer segments (New, Loyal, At-risk, ...)")
     segment_actions = segments.add_subparsers(dest="action", required=True)
     recompute = segment_actions.add_parser(
@@ -213,6 +214,21 @@ def _add_agents_parser(commands: Any) -> None:
     readonly.add_argument("username", metavar="LOGIN")
     readonly.add_argument("value", choices=["on", "off"])
     _add_database_option(readonly)
+
+
+def _add_serve_parser(commands: Any) -> None:
+    serving = commands.add_parser(
+        "serve",
+        help="the app in a browser, as you (through your own SSH tunnel)",
+        description="Serve the app to a browser. Each tab runs as the agent who started "
+        "`serve`: anyone who can reach the port with its address acts as that agent.",
+    )
+    serving.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
+    serving.add_argument("--port", type=int, default=8000)
+    serving.add_argument(
+        "--public-url", metavar="URL", help="where the browser reaches the server, if not HOST:PORT"
+    )
+    _add_database_option(serving)
 
 
 def _with_login(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -651,6 +667,24 @@ def _cmd_doctor(settings: Settings) -> int:
     return exit_status(checks)
 
 
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_tui.serve import ServeOptions, serve
+
+    engine = _open_database(settings)
+    agent = _signed_in(engine, settings)  # refused here, not in each browser tab
+    engine.dispose()
+    flags = (("--demo",) if settings.demo else ()) + (("--readonly",) if args.readonly else ())
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        app_arguments=flags,
+        database_url=args.database_url,
+    )
+    serve(options, agent.username)
+    return 0
+
+
 def _cmd_agents(args: argparse.Namespace, settings: Settings) -> int:
     from crm_tui.models.enums import AgentRole
     from crm_tui.services import agents
@@ -737,6 +771,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_doctor(settings)
             case ("analytics", _):
                 return _cmd_analytics(args, settings)
+            case ("serve", _):
+                return _cmd_serve(args, settings)
     except (CliError, ConfigError) as error:
         print(f"crm-tui: {error}", file=sys.stderr)
         return 2
