@@ -3,8 +3,9 @@
 `compute_analytics` answers every figure of the analytics screen and of
 `crm-tui analytics --json` for the customers the directory's search and filters
 select, with aggregates (GROUP BY month, currency, customer...) that the database
-runs: nothing per customer comes back to Python, so it costs the same few table
-or index scans on a thousand customers as on a million.
+runs: nothing per customer comes back to Python. At a million customers on SQLite
+that is a few scans of indexes (migration 0006 adds the ones the lifetime values
+and the customer counts read): see benchmarks/analytics.py.
 
 Two kinds of figure (each one's exact definition is in `DEFINITIONS`, which the
 help screen and the JSON output show):
@@ -363,7 +364,7 @@ def _selection(engine: Engine, query: DirectoryQuery) -> _Selection:
 _selected = sa.Table(
     "crm_analytics_selected",
     sa.MetaData(),
-    sa.Column("customer_id", sa.Integer, primary_key=True),
+    sa.Column("customer_id", sa.Integer, primary_key=True, autoincrement=False),
     prefixes=["TEMPORARY"],
 )
 
@@ -401,20 +402,21 @@ class _Stopwatch:
 
 @contextmanager
 def _snapshot(engine: Engine) -> Iterator[Connection]:
-    """One connection reading one state of the data for every figure."""
+    """One connection reading one state of the data for every figure, in a transaction
+    that is rolled back: the temporary table of the selection goes with it, so the
+    pooled connection comes back as it was."""
+    options: dict[str, Any] = {}
     if engine.dialect.name == "postgresql":
-        with (
-            engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection,
-            connection.begin(),
-        ):
+        options["isolation_level"] = "REPEATABLE READ"
+    with engine.connect().execution_options(**options) as connection:
+        if engine.dialect.name == "postgresql":
+            connection.begin()
             if (connection.dialect.server_version_info or (0,)) >= (11,):
                 # Compiling these plans costs more than running them (as in segments.py).
                 connection.exec_driver_sql("SET LOCAL jit = off")
-            yield connection
-        return
-    with engine.connect() as connection:
-        # pysqlite opens no transaction for a SELECT: each would read its own state.
-        connection.exec_driver_sql("BEGIN")
+        else:
+            # pysqlite opens no transaction for a SELECT: each would read its own state.
+            connection.exec_driver_sql("BEGIN")
         try:
             yield connection
         finally:

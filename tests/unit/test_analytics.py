@@ -347,3 +347,12 @@ def test_churn_at_the_edges_of_the_range(engine: Engine) -> None:
             )
     figures = compute_analytics(engine, **FEB_TO_APRIL, today=TODAY)
     assert figures.churn == Rate(count=1, out_of=2)
+
+
+def test_filtered_twice_on_one_engine(engine: Engine, shop: dict[str, int]) -> None:
+    """The selection's temporary table goes with each call's transaction: the pooled
+    connection that the next call gets has none left over."""
+    first = compute_analytics(engine, **JAN_TO_APRIL, filters=US, today=TODAY)
+    again = compute_analytics(engine, **JAN_TO_APRIL, filters=US, today=TODAY)
+    assert first == again
+    assert first.total_customers == 6
