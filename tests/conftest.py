@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,8 +42,9 @@ def _isolated_dirs(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("CRM_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("CRM_DATA_DIR", str(home / "data"))
-    for variable in ("CRM_DATABASE_URL", "CRM_CONFIG", "CRM_THEME", "CRM_READONLY"):
+    for variable in ("CRM_DATABASE_URL", "CRM_CONFIG", "CRM_THEME", "CRM_READONLY", "CRM_TIMEZONE"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("TZ", "UTC")  # the agent's zone, where a screen shows it: the same anywhere
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +80,58 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+class PostgresTemplates:
+    """Databases filled once per session and copied for each test: CREATE DATABASE …
+    TEMPLATE copies 100,000 customers in ~0.2 s, where inserting them again takes ~18 s
+    (each row goes through the search triggers)."""
+
+    def __init__(self) -> None:
+        self.admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        self.made: list[str] = []
+        self.filled: dict[str, str] = {}
+
+    def copy(self, key: str, fill: Callable[[str], None]) -> str:
+        """A new database holding what `fill` put into the template `key`."""
+        if key not in self.filled:
+            template = self._create()
+            url = self._url(template)
+            engine = create_db_engine(url)
+            upgrade(engine)
+            engine.dispose()
+            fill(url)
+            self.filled[key] = template
+        return self._url(self._create(template=self.filled[key]))
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as connection:
+            for name in reversed(self.made):
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+
+    def _create(self, template: str = "") -> str:
+        name = f"crm_test_{uuid.uuid4().hex[:10]}"
+        copying = f' TEMPLATE "{template}"' if template else ""
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"{copying}')
+        self.made.append(name)
+        return name
+
+    @staticmethod
+    def _url(name: str) -> str:
+        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_templates() -> Iterator[PostgresTemplates]:
+    if not POSTGRES_URL:
+        pytest.skip(SKIP_POSTGRES_REASON)
+    templates = PostgresTemplates()
+    try:
+        yield templates
+    finally:
+        templates.drop_all()
+
+
 def _truncate_all(engine: Engine) -> None:
     with engine.begin() as connection:
         tables = [
@@ -105,6 +158,11 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """A migrated, empty database URL: a SQLite file, then the PostgreSQL server."""
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
+    return empty_postgres_url(request)
+
+
+def empty_postgres_url(request: pytest.FixtureRequest) -> str:
+    """The session's PostgreSQL database, emptied for this test (ids start at 1 again)."""
     url = str(request.getfixturevalue("postgres_database"))
     engine = create_db_engine(url)
     _truncate_all(engine)

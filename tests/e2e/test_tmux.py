@@ -113,7 +113,7 @@ def test_demo_in_tmux_at_80x24(terminal: Terminal, tmp_path: Path) -> None:
     terminal.keys("S")  # reverse
     terminal.wait_for("Name ▼")
     terminal.keys("?")
-    terminal.wait_for("Keys · escape closes")
+    terminal.wait_for("Keys · type to filter · escape closes")
     terminal.keys("Escape")
     terminal.keys("C-q")
     deadline = time.monotonic() + 10

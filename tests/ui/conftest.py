@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from crm_tui.models.enums import AgentRole
 from crm_tui.services.actor import Actor
 from crm_tui.services.agents import register_agent
 from crm_tui.services.database import create_db_engine
+from tests.conftest import empty_postgres_url
 from tests.factories import T0, add_customer, add_plan, add_subscription
 
 # Customer-supplied values an attacker (or an unlucky import) could put in the database.
@@ -32,6 +35,10 @@ HOSTILE_NAMES = {
 }
 
 BASE_COUNT = 240
+# How long the app may take to answer: generous, for a CI machine running four workers on
+# two cores (a wait ends as soon as the answer is there).
+ANSWER_TIMEOUT = 30.0
+DEMO_COUNT, DEMO_SEED = 60, 3
 
 
 def _people(connection: Any) -> None:
@@ -120,7 +127,7 @@ def ensure_agent(url: str, login: str, role: AgentRole = AgentRole.ADMIN) -> Act
     return Actor.agent(login, role=role)
 
 
-async def wait_for_rows(pilot: Pilot[Any], timeout: float = 10.0) -> None:
+async def wait_for_rows(pilot: Pilot[Any], timeout: float = ANSWER_TIMEOUT) -> None:
     """Wait until the directory shows the answer to its latest query, count included."""
     app = pilot.app
     waited = 0.0
@@ -143,28 +150,43 @@ def app(directory_url: str) -> CrmApp:
 
 
 @pytest.fixture(scope="session")
-def demo_template(sqlite_template: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file with 60 demo customers (the showcase ones at ids 1–4)."""
-    import shutil
-
     from crm_tui.services.demo_seed import seed_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
     shutil.copyfile(sqlite_template, path)
     engine = create_db_engine(f"sqlite:///{path}")
-    seed_demo(engine, 60, seed=3)
+    seed_demo(engine, DEMO_COUNT, seed=DEMO_SEED)
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return path
 
 
-@pytest.fixture
-def demo_url(demo_template: Any, tmp_path: Any) -> str:
-    import shutil
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def demo_url(request: pytest.FixtureRequest, demo_template: Path, tmp_path: Path) -> str:
+    """The 60 demo customers, on SQLite and then on PostgreSQL (seeding 60 takes ~0.2 s)."""
+    if request.param == "sqlite":
+        return _copy_of(demo_template, tmp_path)
+    from crm_tui.services.demo_seed import seed_demo
 
-    path = tmp_path / "demo.sqlite3"
-    shutil.copyfile(demo_template, path)
+    url = empty_postgres_url(request)
+    engine = create_db_engine(url)
+    seed_demo(engine, DEMO_COUNT, seed=DEMO_SEED)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def sqlite_demo_url(demo_template: Path, tmp_path: Path) -> str:
+    """The same on SQLite only: snapshots (the screen does not depend on the engine)."""
+    return _copy_of(demo_template, tmp_path)
+
+
+def _copy_of(template: Path, folder: Path) -> str:
+    path = folder / "demo.sqlite3"
+    shutil.copyfile(template, path)
     return f"sqlite:///{path}"
 
 
@@ -172,7 +194,7 @@ def screen_text(app: Any) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-async def open_profile(pilot: Pilot[Any], customer_id: int, timeout: float = 10.0) -> Any:
+async def open_profile(pilot: Pilot[Any], customer_id: int, timeout: float = ANSWER_TIMEOUT) -> Any:
     """Open a customer's profile from the directory and wait until it shows them."""
     await wait_for_rows(pilot)
     pilot.app.open_customer(customer_id)  # type: ignore[attr-defined]
@@ -180,7 +202,7 @@ async def open_profile(pilot: Pilot[Any], customer_id: int, timeout: float = 10.
 
 
 async def wait_for_profile(
-    pilot: Pilot[Any], timeout: float = 10.0, *, previous: Any = None
+    pilot: Pilot[Any], timeout: float = ANSWER_TIMEOUT, *, previous: Any = None
 ) -> Any:
     """Wait until the profile on screen has (re)loaded: data in (other than `previous`),
     no worker running."""

@@ -21,41 +21,55 @@ from crm_tui.screens.queue_picker import QueuePicker
 from crm_tui.services import bulk_edit
 from crm_tui.services.audit import AuditLog
 from crm_tui.services.database import create_db_engine
+from tests.conftest import PostgresTemplates
 from tests.ui.conftest import make_app, screen_text, until, wait_for_rows
 
 MEMBERS = 100_000
+# One worker fills the members once (per engine) for all three tests.
+pytestmark = pytest.mark.xdist_group("members")
 T = t.SQLModel.metadata.tables
 
+# {number} is the six-digit form of i: printf on SQLite, lpad on PostgreSQL.
 _FILL = """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)
 INSERT INTO customer (kind, name, email, phone, company_name, company_reg_no,
     company_email, vat_id, billing_group, billing_contact, storefront, region, country,
     timezone, registered_at, account_state, lifecycle_status, current_plan,
     has_active_subscription, currency, mrr_minor, ltv_minor, version, updated_at)
-SELECT 'individual', :prefix || ' ' || printf('%06d', i), lower(:prefix) || i || '@example.com',
+SELECT 'individual', :prefix || ' ' || {number}, lower(:prefix) || i || '@example.com',
     '', '', '', '', '', '', '', 'web', 'EU', 'GB', 'UTC', '2026-01-15 09:30:00', 'active',
-    'active', '', 0, 'USD', 0, i, 1, '2026-01-15 09:30:00'
+    'active', '', false, 'USD', 0, i, 1, '2026-01-15 09:30:00'
 FROM n
 """
+_NUMBER = {"sqlite": "printf('%06d', i)", "postgresql": "lpad(i::text, 6, '0')"}
+
+
+def _fill(url: str) -> None:
+    """100,000 "Member" customers and 50 "Other" ones (set-based: a few seconds)."""
+    engine = create_db_engine(url)
+    fill = sa.text(_FILL.format(number=_NUMBER[engine.dialect.name]))
+    with engine.begin() as connection:
+        connection.execute(fill, {"count": MEMBERS, "prefix": "Member"})
+        connection.execute(fill, {"count": 50, "prefix": "Other"})
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def members_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """100,000 "Member" customers and 50 "Other" ones (set-based: a few seconds)."""
     path = tmp_path_factory.mktemp("members") / "members.sqlite3"
     shutil.copyfile(sqlite_template, path)
-    engine = create_db_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:
-        connection.execute(sa.text(_FILL), {"count": MEMBERS, "prefix": "Member"})
-        connection.execute(sa.text(_FILL), {"count": 50, "prefix": "Other"})
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
+    _fill(f"sqlite:///{path}")
     return path
 
 
-@pytest.fixture
-def members_url(members_template: Path, tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def members_url(request: pytest.FixtureRequest, members_template: Path, tmp_path: Path) -> str:
+    """The members on SQLite (a copy of the session's file), then on PostgreSQL."""
+    if request.param == "postgres":
+        templates: PostgresTemplates = request.getfixturevalue("postgres_templates")
+        return templates.copy("members", _fill)
     path = tmp_path / "members.sqlite3"
     shutil.copyfile(members_template, path)
     return f"sqlite:///{path}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from crm_tui.app import CrmApp
@@ -296,10 +298,36 @@ async def test_remapped_key_from_the_keymap(directory_url: str) -> None:
         await pilot.press("ctrl+l")
         await pilot.pause(0.2)
         assert isinstance(app.screen, FiltersScreen)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = {row.description: row.keys for row in app.screen.rows}
+        assert rows["Filters"] == "^l"  # the agent's key, not f
+        await pilot.press(*"filters")
+        await pilot.pause()
+        assert re.search(r"\^l\s+Filters", _screen_text(app))
 
 
-async def test_empty_database_says_what_to_do(sqlite_url: str) -> None:
-    app = make_app(sqlite_url)
+async def test_help_filters_the_keys_as_you_type(app: CrmApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_rows(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.press(*"sort")
+        await pilot.pause()
+        text = _screen_text(app)
+        assert "Reverse sort" in text and "Filters" not in text and "Quit" not in text
+        await pilot.press(*" zzz")
+        await pilot.pause()
+        assert "No key or note matches “sort zzz”." in _screen_text(app)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DirectoryScreen)
+
+
+async def test_empty_database_says_what_to_do(db_url: str) -> None:
+    app = make_app(db_url)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_rows(pilot)
         assert "No customers in this database yet" in _screen_text(app)

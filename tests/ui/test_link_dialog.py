@@ -43,9 +43,9 @@ def stripe_customer(localstripe: LocalStripe) -> str:
 
 
 @pytest.fixture
-def link_url(sqlite_url: str, localstripe: LocalStripe, stripe_customer: str) -> str:
+def link_url(db_url: str, localstripe: LocalStripe, stripe_customer: str) -> str:
     mute_at_stripe = localstripe.customer("No Mail", "nomail@example.com")
-    engine = create_db_engine(sqlite_url)
+    engine = create_db_engine(db_url)
     with engine.begin() as connection:
         basic = add_plan(connection, "basic", name="Basic", amount_minor=1000)
         # 1: a Stripe customer (the link comes from the Stripe billing portal).
@@ -63,7 +63,7 @@ def link_url(sqlite_url: str, localstripe: LocalStripe, stripe_customer: str) ->
         mute = add_customer(connection, name="No Mail", email="")
         _external(connection, mute, "stripe", mute_at_stripe)
     engine.dispose()
-    return sqlite_url
+    return db_url
 
 
 def _external(connection: Any, customer: int, provider: str, external: str) -> None:
@@ -370,16 +370,12 @@ async def test_read_only_refuses_the_link(
 async def test_help_lists_the_link_key(
     link_url: str, localstripe: LocalStripe, smtp_server: SmtpServer
 ) -> None:
-    from crm_tui.screens.help import bindings_table
+    from crm_tui.screens.help import key_rows
 
     app = link_app(link_url, localstripe, smtp_server)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _profile(pilot, GRACE)
-        table = bindings_table(screen)
-        rows = {
-            (str(key), str(does))
-            for key, does in zip(table.columns[1]._cells, table.columns[2]._cells, strict=True)
-        }
+        rows = {(row.keys, row.description) for row in key_rows(screen)}
     assert ("l", "Send payment-method link") in rows
 
 

@@ -100,14 +100,14 @@ PROFILE_TABS = [
     [pytest.param(customer, keys, id=name) for name, customer, keys in PROFILE_TABS],
 )
 def test_profile_tab(
-    snap_compare: Any, demo_url: str, customer: int, keys: tuple[str, ...]
+    snap_compare: Any, sqlite_demo_url: str, customer: int, keys: tuple[str, ...]
 ) -> None:
     async def opened(pilot: Pilot[Any]) -> None:
         await open_profile(pilot, customer)
         await pilot.press(*keys)
         await pilot.pause(0.2)
 
-    assert snap_compare(make_app(demo_url), terminal_size=(80, 24), run_before=opened)
+    assert snap_compare(make_app(sqlite_demo_url), terminal_size=(80, 24), run_before=opened)
 
 
 async def _steady_cursor(pilot: Pilot[Any]) -> None:
