@@ -35,6 +35,7 @@ from crm_tui.themes import (
     rich_status_theme,
     status_fallbacks,
 )
+from crm_tui.time_zones import ZoneMode
 
 SEGMENTS_FIRST_CHECK = 3.0  # seconds after the database opens
 SEGMENTS_CHECK = timedelta(minutes=15)  # then this often...
@@ -92,6 +93,8 @@ class CrmApp(App[None]):
         # Tests hand in providers (localstripe, the PayPal fake); otherwise built on first use.
         self._providers: dict[str, Any] | None = None
         self.directory = DirectoryScreen(readonly=settings.readonly)
+        # Which clock profiles show times by (`z` on a profile switches; kept for the session).
+        self.zone_mode = ZoneMode.AGENT
         for theme in THEMES:
             self.register_theme(theme)
         known = settings.theme in self.available_themes
@@ -291,7 +294,15 @@ class CrmApp(App[None]):
             refunds = self.refund_service()
             actions = AccountActions(engine, providers)
         self.push_screen(
-            ProfileScreen(engine, self.actor, customer_id, refunds=refunds, actions=actions)
+            ProfileScreen(
+                engine,
+                self.actor,
+                customer_id,
+                refunds=refunds,
+                actions=actions,
+                agent_zone=self.settings.timezone,
+                zone_mode=self.zone_mode,
+            )
         )
 
     def open_approvals(self) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import platformdirs
 
+from crm_tui.time_zones import zone_named
+
 APP_NAME = "crm-tui"
 CONFIG_FILE_NAME = "config.toml"
 DEMO_DATABASE_NAME = "demo.sqlite3"
@@ -299,6 +301,11 @@ def _validate(settings: Settings, sources: dict[str, str]) -> None:
         raise ConfigError(
             f"{where('approvals_expiry_hours')}: approvals.expiry_hours = "
             f"{settings.approvals_expiry_hours} is out of range (1–2160 hours)"
+        )
+    if settings.timezone and zone_named(settings.timezone) is None:
+        raise ConfigError(
+            f"{where('timezone')}: timezone = {settings.timezone!r} is not a time zone "
+            '(an IANA name such as "Europe/Berlin" or "America/New_York"; "" for this machine\'s)'
         )
     url = settings.billing_portal_return_url
     if url and not url.startswith(("https://", "http://")):

@@ -62,6 +62,7 @@ from crm_tui.services.customer_edit import CustomerEditService
 from crm_tui.services.profile import CustomerNotFound, ProfileService
 from crm_tui.services.refunds import RefundService
 from crm_tui.text import safe_text
+from crm_tui.time_zones import Clock, ZoneMode, clock_for
 from crm_tui.widgets.record_list import ListRecord, RecordList
 
 TABS = ("overview", "subscriptions", "payments", "activity", "notes")
@@ -138,6 +139,7 @@ class ProfileScreen(RefusedKeys):
         Binding("E", "privacy_export", "Export all their data", show=False, id="profile.export"),
         Binding("C", "consent", "Record consent", show=False, id="profile.consent"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="profile.reload"),
+        Binding("z", "cycle_zone", "Times: yours, customer's, UTC", show=False, id="profile.zone"),
     ]
     DEFAULT_CSS = """
     ProfileScreen TabbedContent { height: 1fr; }
@@ -155,9 +157,13 @@ class ProfileScreen(RefusedKeys):
         *,
         refunds: RefundService | None = None,
         actions: AccountActions | None = None,
+        agent_zone: str = "",
+        zone_mode: ZoneMode = ZoneMode.AGENT,
     ) -> None:
         super().__init__()
         self.engine, self.actor, self.customer_id = engine, actor, customer_id
+        self.agent_zone = agent_zone  # the timezone setting; empty: the machine's
+        self.zone_mode = zone_mode
         self.viewed = False  # the first read of this customer is recorded as a view
         # None: read-only, no money moves and no subscription changes from this screen.
         self.refunds = refunds
@@ -244,8 +250,9 @@ class ProfileScreen(RefusedKeys):
             self._failed(error)
             return
         # The records are built here, off the event loop: 5,000 events take ~30 ms.
-        payments = payment_records(profile.payments, self.payment_filter)
-        activity = activity_records(profile.activity, self.activity_filter)
+        clock = self.clock_of(profile)
+        payments = payment_records(profile.payments, self.payment_filter, clock)
+        activity = activity_records(profile.activity, self.activity_filter, clock)
         self.app.call_from_thread(self.show_history, profile, payments, activity)
 
     def _failed(self, error: Exception) -> None:
@@ -264,10 +271,7 @@ class ProfileScreen(RefusedKeys):
         mode = "READ-ONLY · " if self.actor.readonly else ""
         title = f"crm-tui · {mode}{safe_text(profile.name)} · #{profile.id}{state}"
         self.query_one("#title-bar", Static).update(Text(title, no_wrap=True))
-        self.query_one("#overview-body", Static).update(overview_renderable(profile))
-        self.query_one("#subscriptions-body", Static).update(subscriptions_renderable(profile))
-        notes = self.query_one("#notes-list", RecordList)
-        notes.set_records(note_records(profile.notes), keep_key=_current_key(notes))
+        self._show_timed(profile)
         tags = ", ".join(profile.tags) or "none"
         self.query_one("#notes-status", Static).update(
             Text(safe_text(f"Notes: {len(profile.notes):,} · tags: {tags} (t to change)"))
@@ -276,6 +280,31 @@ class ProfileScreen(RefusedKeys):
             if not self.query_one(f"#{name}-list", RecordList).records:  # the first load
                 self.query_one(f"#{name}-status", Static).update(Text("Loading…"))
         self.call_after_refresh(self._load_history, profile)
+
+    def clock_of(self, profile: CustomerProfile | None) -> Clock:
+        return clock_for(self.zone_mode, self.agent_zone, profile.timezone if profile else "")
+
+    def _show_timed(self, profile: CustomerProfile) -> None:
+        """What the overview read shows with times in it, by the current clock."""
+        clock = self.clock_of(profile)
+        self.query_one("#overview-body", Static).update(overview_renderable(profile, clock))
+        subscriptions = subscriptions_renderable(profile, clock)
+        self.query_one("#subscriptions-body", Static).update(subscriptions)
+        notes = self.query_one("#notes-list", RecordList)
+        notes.set_records(note_records(profile.notes, clock), keep_key=_current_key(notes))
+
+    def action_cycle_zone(self) -> None:
+        """Times in the agent's zone, then the customer's, then UTC; the next profile
+        opens in the same (the app keeps it for this session)."""
+        self.zone_mode = self.zone_mode.next()
+        setattr(self.app, "zone_mode", self.zone_mode)  # noqa: B010 (screens cannot import the app)
+        if self.profile is None:
+            return
+        self._show_timed(self.profile)
+        if self.complete:
+            self._show_payments()
+            self._show_activity()
+        self.notify(f"Times in {self.clock_of(self.profile).label}.", markup=False, timeout=3)
 
     def show_history(
         self,
@@ -293,7 +322,9 @@ class ProfileScreen(RefusedKeys):
     def _show_payments(self, records: list[ListRecord] | None = None) -> None:
         assert self.profile is not None
         if records is None:
-            records = payment_records(self.profile.payments, self.payment_filter)
+            records = payment_records(
+                self.profile.payments, self.payment_filter, self.clock_of(self.profile)
+            )
         payments = self.query_one("#payments-list", RecordList)
         payments.set_records(records, keep_key=_current_key(payments))
         payments.set_empty_text(
@@ -302,20 +333,25 @@ class ProfileScreen(RefusedKeys):
         self.query_one("#payments-status", Static).update(
             counts_line(
                 "Payments", len(records), len(self.profile.payments), self.payment_filter, "f"
-            )
+            ).append(self._times_said())
         )
 
     def _show_activity(self, records: list[ListRecord] | None = None) -> None:
         assert self.profile is not None
         if records is None:
-            records = activity_records(self.profile.activity, self.activity_filter)
+            records = activity_records(
+                self.profile.activity, self.activity_filter, self.clock_of(self.profile)
+            )
         activity = self.query_one("#activity-list", RecordList)
         activity.set_records(records, keep_key=_current_key(activity))
         self.query_one("#activity-status", Static).update(
             counts_line(
                 "Events", len(records), len(self.profile.activity), self.activity_filter, "f"
-            )
+            ).append(self._times_said())
         )
+
+    def _times_said(self) -> str:
+        return f" · times: {self.clock_of(self.profile).label} (z)"
 
     def _show_message(self, text: str) -> None:
         self.query_one("#overview-body", Static).update(Text(safe_text(text)))

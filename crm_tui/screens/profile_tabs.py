@@ -1,8 +1,8 @@
 """What each tab of the profile shows, built from the read model: pure functions.
 
 Renderables are Rich `Table`s of `Text` (never markup strings), records are plain
-`ListRecord`s for the RecordList widget. Times are shown in UTC, and say so: agents
-on one jump host work across time zones, and a log is compared with other logs.
+`ListRecord`s for the RecordList widget. Times are shown by a `Clock` (the agent's
+zone, the customer's or UTC: `z` switches), and the screen says which.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from crm_tui.formatting import format_date, format_moment, format_money
+from crm_tui.formatting import format_money
 from crm_tui.models.profile import (
     ActivityView,
     CustomerProfile,
@@ -24,6 +24,7 @@ from crm_tui.models.profile import (
 )
 from crm_tui.text import safe_text
 from crm_tui.themes import status_style
+from crm_tui.time_zones import UTC_CLOCK, Clock
 from crm_tui.widgets.record_list import ListColumn, ListRecord
 
 TERMS_LABELS = {"net7": "Net 7", "net14": "Net 14", "net30": "Net 30"}
@@ -47,10 +48,10 @@ def _fields(title: str | Text, rows: Iterable[tuple[str, str]]) -> Table:
 # ------------------------------------------------------------------- overview
 
 
-def at_a_glance(profile: CustomerProfile) -> Text:
+def at_a_glance(profile: CustomerProfile, clock: Clock = UTC_CLOCK) -> Text:
     """Two lines an agent reads before anything else: state, plan and money."""
     m = profile.money
-    renewal = f" · renews {format_date(profile.next_renewal)}" if profile.next_renewal else ""
+    renewal = f" · renews {clock.day(profile.next_renewal)}" if profile.next_renewal else ""
     state = profile.account_state
     second = (
         f"LTV {format_money(m.lifetime_value_minor, m.currency)} · "
@@ -73,7 +74,7 @@ def at_a_glance(profile: CustomerProfile) -> Text:
         glance.append("\n" + " ".join(f"[{safe_text(name)}]" for name in profile.segments))
     if profile.erased_at is not None:
         glance.append(
-            f"\nERASED {format_moment(profile.erased_at)} UTC: personal data removed "
+            f"\nERASED {clock.stamp(profile.erased_at)}: personal data removed "
             "(right to erasure); financial records kept",
             style="bold",
         )
@@ -85,50 +86,50 @@ def at_a_glance(profile: CustomerProfile) -> Text:
         # An unknown outcome at a provider: say so first, the agent must not act twice.
         glance.append(
             f"\nPENDING {pending.action.replace('_', ' ')} at {pending.provider}: "
-            f"{safe_text(pending.what)}, started {format_moment(pending.started_at)} by "
+            f"{safe_text(pending.what)}, started {clock.stamp(pending.started_at)} by "
             f"{safe_text(pending.by)} — settles with crm-tui reconcile",
             style="bold yellow",
         )
     return glance
 
 
-def overview_renderable(profile: CustomerProfile) -> RenderableType:
-    parts: list[RenderableType] = [at_a_glance(profile), _fields("Who", _who(profile))]
+def overview_renderable(profile: CustomerProfile, clock: Clock = UTC_CLOCK) -> RenderableType:
+    parts: list[RenderableType] = [at_a_glance(profile, clock), _fields("Who", _who(profile))]
     if profile.kind == "business":
         parts.append(_fields("Business", _business(profile)))
     parts += [
-        _fields("Account", _account(profile)),
+        _fields("Account", _account(profile, clock)),
         _fields("Money", _money(profile)),
         _fields("Usage", _usage(profile)),
         _fields("Addresses", _addresses(profile)),
         _fields("Preferences", _preferences(profile)),
     ]
     if profile.tickets:
-        parts.append(_fields("Tickets", _tickets(profile)))
+        parts.append(_fields("Tickets", _tickets(profile, clock)))
     if profile.status_history:
-        parts.append(_status_history(profile))
+        parts.append(_status_history(profile, clock))
     if profile.requests:
         requests = Text("\n".join(safe_text(line) for line in profile.requests))
         parts.append(Group(Text("Requests", style="bold underline"), requests))
     parts.append(_fields("Consent", [(k, safe_text(v)) for k, v in profile.consent]))
     if profile.viewers:
-        parts.append(_fields("Viewed by", _viewers(profile)))
+        parts.append(_fields("Viewed by", _viewers(profile, clock)))
     spaced: list[RenderableType] = []
     for part in parts:
         spaced += [part, Text("")]
     return Group(*spaced[:-1])
 
 
-def _viewers(p: CustomerProfile) -> list[tuple[str, str]]:
+def _viewers(p: CustomerProfile, clock: Clock) -> list[tuple[str, str]]:
     """Who looked at this customer last (from the audit trail), newest first."""
-    return [(login, f"{format_moment(at)} UTC") for login, at in p.viewers]
+    return [(login, clock.stamp(at)) for login, at in p.viewers]
 
 
-def _tickets(p: CustomerProfile) -> list[tuple[str, str]]:
+def _tickets(p: CustomerProfile, clock: Clock) -> list[tuple[str, str]]:
     return [
         (
             f"#{t.id} {t.status}",
-            f"{format_date(t.opened_at)} · {t.subject} (by {t.opened_by})",
+            f"{clock.day(t.opened_at)} · {t.subject} (by {t.opened_by})",
         )
         for t in p.tickets
     ]
@@ -158,17 +159,17 @@ def _business(p: CustomerProfile) -> list[tuple[str, str]]:
     ]
 
 
-def _account(p: CustomerProfile) -> list[tuple[str, str]]:
+def _account(p: CustomerProfile, clock: Clock) -> list[tuple[str, str]]:
     rows = [
         ("Account state", p.account_state),
         ("Status", p.lifecycle_status),
-        ("Registered", format_date(p.registered_at)),
+        ("Registered", clock.day(p.registered_at)),
         ("Channel", " · ".join(x for x in (p.storefront, p.region) if x) or "—"),
         ("Current plan", p.current_plan or "—"),
-        ("Next renewal", format_date(p.next_renewal) or "—"),
+        ("Next renewal", clock.day(p.next_renewal) or "—"),
     ]
     rows += [(f"{_provider_name(provider)} id", value) for provider, value in p.external_ids]
-    rows.append(("Last change", f"{format_moment(p.updated_at)} UTC by {p.updated_by}"))
+    rows.append(("Last change", f"{clock.stamp(p.updated_at)} by {p.updated_by}"))
     return rows
 
 
@@ -227,14 +228,14 @@ def _preferences(p: CustomerProfile) -> list[tuple[str, str]]:
     ]
 
 
-def _status_history(p: CustomerProfile) -> Table:
+def _status_history(p: CustomerProfile, clock: Clock) -> Table:
     table = Table(box=None, padding=(0, 1), title="Status history", title_justify="left")
     table.title_style = "bold underline"
-    for header in ("When (UTC)", "Change", "By", "Why"):
+    for header in ("When", "Change", "By", "Why"):
         table.add_column(header, overflow="fold")
     for change in p.status_history:
         table.add_row(
-            Text(format_moment(change.changed_at)),
+            Text(clock.stamp(change.changed_at)),
             Text(f"{change.from_state} → {change.to_state}"),
             Text(safe_text(change.by)),
             Text(safe_text(change.reason)),
@@ -245,13 +246,13 @@ def _status_history(p: CustomerProfile) -> Table:
 # -------------------------------------------------------------- subscriptions
 
 
-def subscriptions_renderable(profile: CustomerProfile) -> RenderableType:
+def subscriptions_renderable(profile: CustomerProfile, clock: Clock = UTC_CLOCK) -> RenderableType:
     parts: list[RenderableType] = []
     if not profile.subscriptions:
         parts.append(Text("No subscriptions."))
     for sub in profile.subscriptions:
-        parts += [_fields(_subscription_title(sub), _subscription_rows(sub)), Text("")]
-    parts.append(_orders(profile))
+        parts += [_fields(_subscription_title(sub), _subscription_rows(sub, clock)), Text("")]
+    parts.append(_orders(profile, clock))
     return Group(*parts)
 
 
@@ -274,24 +275,24 @@ def _subscription_title(sub: SubscriptionDetail) -> Text:
     return Text.assemble(safe_text(f"{sub.plan}{variant} · "), (sub.status, colour), ending)
 
 
-def _subscription_rows(sub: SubscriptionDetail) -> list[tuple[str, str]]:
+def _subscription_rows(sub: SubscriptionDetail, clock: Clock) -> list[tuple[str, str]]:
     rows = [
         ("Amount", f"{format_money(sub.amount_minor, sub.currency)} / {sub.cycle}"),
-        ("Started", format_date(sub.started_at)),
+        ("Started", clock.day(sub.started_at)),
     ]
     if sub.trial_end:
-        rows.append(("Trial ends", format_date(sub.trial_end)))
+        rows.append(("Trial ends", clock.day(sub.trial_end)))
     if sub.paused_until:
-        rows.append(("Paused until", format_date(sub.paused_until)))
+        rows.append(("Paused until", clock.day(sub.paused_until)))
     if sub.ended_at:
-        rows.append(("Ended", format_date(sub.ended_at)))
+        rows.append(("Ended", clock.day(sub.ended_at)))
     elif sub.cancel_at_period_end:
-        rows.append(("Cancels on", f"{format_date(sub.renews_at) or '—'} (not renewed)"))
+        rows.append(("Cancels on", f"{clock.day(sub.renews_at) or '—'} (not renewed)"))
     elif sub.renews_at:
-        rows.append(("Renews / next payment", format_date(sub.renews_at)))
+        rows.append(("Renews / next payment", clock.day(sub.renews_at)))
     rows += [
         ("Payment method", sub.payment_method or "—"),
-        ("Contract end", format_date(sub.contract_end) or "—"),
+        ("Contract end", clock.day(sub.contract_end) or "—"),
         ("Provider", f"{sub.provider} · {sub.provider_id or '—'}"),
     ]
     if sub.asset_cost_minor:
@@ -307,7 +308,7 @@ def _subscription_rows(sub: SubscriptionDetail) -> list[tuple[str, str]]:
     return rows
 
 
-def _orders(profile: CustomerProfile) -> RenderableType:
+def _orders(profile: CustomerProfile, clock: Clock) -> RenderableType:
     if not profile.orders:
         return Text("No orders.")
     table = Table(box=None, padding=(0, 1), title="Orders", title_justify="left", expand=True)
@@ -319,7 +320,7 @@ def _orders(profile: CustomerProfile) -> RenderableType:
     table.add_column("Total", justify="right", no_wrap=True)
     for order in profile.orders:
         table.add_row(
-            Text(format_date(order.placed_at)),
+            Text(clock.day(order.placed_at)),
             Text(safe_text(order.number)),
             Text(safe_text(", ".join(order.items))),
             Text(order.status),
@@ -331,7 +332,7 @@ def _orders(profile: CustomerProfile) -> RenderableType:
 # -------------------------------------------------------------------- payments
 
 PAYMENT_COLUMNS = (
-    ListColumn("Date (UTC)", 10),
+    ListColumn("Date", 10),
     ListColumn("Amount", 11, "right"),
     ListColumn("Status", 18),
     ListColumn("Description", 12, flexible=True),
@@ -348,7 +349,9 @@ _PAYMENT_STYLES = {
 }
 
 
-def payment_records(payments: Iterable[PaymentView], status: str = "all") -> list[ListRecord]:
+def payment_records(
+    payments: Iterable[PaymentView], status: str = "all", clock: Clock = UTC_CLOCK
+) -> list[ListRecord]:
     records = []
     for payment in payments:
         if status != "all" and payment.status != status:
@@ -360,7 +363,7 @@ def payment_records(payments: Iterable[PaymentView], status: str = "all") -> lis
             ListRecord(
                 key=payment.id,
                 cells=(
-                    format_date(payment.created_at),
+                    clock.day(payment.created_at),
                     format_money(payment.amount_minor, payment.currency),
                     status_text,
                     payment.description or "—",
@@ -371,7 +374,7 @@ def payment_records(payments: Iterable[PaymentView], status: str = "all") -> lis
                 style=_PAYMENT_STYLES.get(payment.status, ""),
                 sub_lines=tuple(
                     f"↳ refund {format_money(r.amount_minor, r.currency)} on "
-                    f"{format_date(r.created_at)} ({r.status}) by {r.by}: {r.reason}"
+                    f"{clock.day(r.created_at)} ({r.status}) by {r.by}: {r.reason}"
                     for r in payment.refunds
                 ),
             )
@@ -382,27 +385,29 @@ def payment_records(payments: Iterable[PaymentView], status: str = "all") -> lis
 # -------------------------------------------------------------------- activity
 
 ACTIVITY_COLUMNS = (
-    ListColumn("When (UTC)", 18),
+    ListColumn("When", 18),
     ListColumn("Kind", 12),
     ListColumn("Summary", 20, flexible=True),
     ListColumn("By", 24),
 )
 
 
-def _event_details(event: ActivityView) -> tuple[str, ...]:
+def _event_details(event: ActivityView, clock: Clock) -> tuple[str, ...]:
     return (
-        f"by {event.actor} ({event.actor_type}) at {format_moment(event.occurred_at)} UTC",
+        f"by {event.actor} ({event.actor_type}) at {clock.stamp(event.occurred_at)}",
         *(f"{key}: {value}" for key, value in event.details),
     )
 
 
-def activity_records(events: Iterable[ActivityView], kind: str = "all") -> list[ListRecord]:
+def activity_records(
+    events: Iterable[ActivityView], kind: str = "all", clock: Clock = UTC_CLOCK
+) -> list[ListRecord]:
     return [
         ListRecord(
             key=event.id,
-            cells=(format_moment(event.occurred_at), event.kind, event.summary, event.actor),
+            cells=(clock.moment(event.occurred_at), event.kind, event.summary, event.actor),
             style="muted" if event.actor_type == "system" else "",
-            detail_source=partial(_event_details, event),
+            detail_source=partial(_event_details, event, clock),
         )
         for event in events
         if kind == "all" or event.kind == kind
@@ -412,7 +417,7 @@ def activity_records(events: Iterable[ActivityView], kind: str = "all") -> list[
 # ----------------------------------------------------------------------- notes
 
 NOTE_COLUMNS = (
-    ListColumn("Date (UTC)", 10),
+    ListColumn("Date", 10),
     ListColumn("Type", 8),
     ListColumn("Summary", 20, flexible=True),
     ListColumn("Follow-up", 10),
@@ -420,12 +425,12 @@ NOTE_COLUMNS = (
 )
 
 
-def note_records(notes: Iterable[NoteView]) -> list[ListRecord]:
+def note_records(notes: Iterable[NoteView], clock: Clock = UTC_CLOCK) -> list[ListRecord]:
     return [
         ListRecord(
             key=note.id,
             cells=(
-                format_date(note.created_at),
+                clock.day(note.created_at),
                 note.type,
                 note.summary,
                 note.follow_up_on.isoformat() if note.follow_up_on else "—",

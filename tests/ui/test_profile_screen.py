@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -227,3 +229,43 @@ def test_profile_service_reads_the_same_as_the_json(demo_url: str) -> None:
         ltv = connection.execute(sa.text("SELECT ltv_minor FROM customer WHERE id = 1")).scalar()
     engine.dispose()
     assert profile.ltv_minor == ltv == profile.money.lifetime_value_minor == 214_200
+
+
+async def test_z_shows_times_in_the_agents_zone_the_customers_and_utc(demo_url: str) -> None:
+    engine = create_db_engine(demo_url)
+    with engine.begin() as connection:  # a customer far from the agent
+        connection.execute(
+            sa.text("UPDATE customer SET timezone = 'Asia/Tokyo' WHERE id = :id"), {"id": LOYAL}
+        )
+    engine.dispose()
+    app = make_app(demo_url, timezone="America/New_York")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_profile(pilot, LOYAL)
+        await pilot.press("4")
+        activity = screen.query_one("#activity-list", RecordList)
+        newest = screen.profile.activity[0].occurred_at.astimezone(UTC)
+        shown = {}
+        for zone in ("America/New_York", "the customer's Asia/Tokyo", "UTC"):
+            assert f"times: {zone} (z)" in screen_text(app)
+            shown[zone] = activity.records[0].cells[0]
+            await pilot.press("z")
+            await pilot.pause()
+        assert "times: America/New_York (z)" in screen_text(app)  # round again
+    assert shown["UTC"] == f"{newest:%Y-%m-%d %H:%M}"
+    for zone, name in (
+        ("America/New_York", "America/New_York"),
+        ("the customer's Asia/Tokyo", "Asia/Tokyo"),
+    ):
+        assert shown[zone] == f"{newest.astimezone(ZoneInfo(name)):%Y-%m-%d %H:%M}"
+    assert len(set(shown.values())) == 3
+
+
+async def test_the_zone_chosen_stays_for_the_next_profile(demo_url: str) -> None:
+    app = make_app(demo_url, timezone="Europe/Berlin")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_profile(pilot, LOYAL)
+        await pilot.press("z", "z")  # → the customer's → UTC
+        await pilot.press("escape")
+        await open_profile(pilot, BUSINESS)
+        text = screen_text(app)
+        assert "Last change" in text and " UTC by " in text
