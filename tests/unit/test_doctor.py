@@ -18,7 +18,7 @@ NO_KEYRING = "keyring.backends.fail.Keyring"
 
 
 def test_no_keyring_and_no_credentials_say_so_with_the_fix_and_exit_1(
-    tmp_path: Path, sqlite_url: str
+    tmp_path: Path, db_url: str
 ) -> None:
     env = {
         key: value
@@ -32,7 +32,7 @@ def test_no_keyring_and_no_credentials_say_so_with_the_fix_and_exit_1(
         "TERM": "xterm-256color",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "crm_tui", "doctor", "--database-url", sqlite_url],
+        [sys.executable, "-m", "crm_tui", "doctor", "--database-url", db_url],
         capture_output=True,
         text=True,
         env=env,
