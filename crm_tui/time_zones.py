@@ -58,7 +58,7 @@ def machine_zone() -> tuple[tzinfo, str]:
 @dataclass(frozen=True)
 class Clock:
     zone: tzinfo
-    label: str  # said once per screen: "Europe/Berlin", "the customer's Asia/Tokyo", "UTC"
+    label: str  # said once per screen: "Europe/Berlin", "customer's Asia/Tokyo", "UTC"
 
     def moment(self, at: datetime | None) -> str:
         """'2026-11-01 10:30' in this clock's zone (the screen says which zone)."""
@@ -95,8 +95,8 @@ def clock_for(mode: ZoneMode, agent_zone: str, customer_zone: str) -> Clock:
     if mode is ZoneMode.CUSTOMER:
         zone = zone_named(customer_zone)
         if zone is None:
-            return Clock(UTC, "UTC (the customer's time zone is not known)")
-        return Clock(zone, f"the customer's {zone.key}")
+            return Clock(UTC, "UTC (customer's zone unknown)")
+        return Clock(zone, f"customer's {zone.key}")
     zone = zone_named(agent_zone)
     if zone is not None:
         return Clock(zone, zone.key)

@@ -245,7 +245,7 @@ async def test_z_shows_times_in_the_agents_zone_the_customers_and_utc(demo_url: 
         activity = screen.query_one("#activity-list", RecordList)
         newest = screen.profile.activity[0].occurred_at.astimezone(UTC)
         shown = {}
-        for zone in ("America/New_York", "the customer's Asia/Tokyo", "UTC"):
+        for zone in ("America/New_York", "customer's Asia/Tokyo", "UTC"):
             assert f"times: {zone} (z)" in screen_text(app)
             shown[zone] = activity.records[0].cells[0]
             await pilot.press("z")
@@ -254,7 +254,7 @@ async def test_z_shows_times_in_the_agents_zone_the_customers_and_utc(demo_url: 
     assert shown["UTC"] == f"{newest:%Y-%m-%d %H:%M}"
     for zone, name in (
         ("America/New_York", "America/New_York"),
-        ("the customer's Asia/Tokyo", "Asia/Tokyo"),
+        ("customer's Asia/Tokyo", "Asia/Tokyo"),
     ):
         assert shown[zone] == f"{newest.astimezone(ZoneInfo(name)):%Y-%m-%d %H:%M}"
     assert len(set(shown.values())) == 3
