@@ -305,6 +305,19 @@ class CrmApp(App[None]):
             )
         )
 
+    def open_analytics(self) -> None:
+        """The analytics of the customers the directory's search and filters select."""
+        if self.workspace is None:
+            self.notify("The database is still opening.", severity="warning")
+            return
+        from crm_tui.screens.analytics import AnalyticsScreen
+
+        query = self.directory.directory_query
+        parts = [f"search “{query.search}”"] if query.search.strip() else []
+        parts += query.filters.describe()
+        selection = " · ".join(parts) or "every customer"
+        self.push_screen(AnalyticsScreen(self.workspace.engine, query, selection))
+
     def open_approvals(self) -> None:
         """The managers' queue of requests waiting for approval."""
         if self.workspace is None:

@@ -124,6 +124,7 @@ class DirectoryScreen(RefusedKeys):
             id="directory.merge",
         ),
         Binding("A", "approvals", "Approvals", show=False, priority=True, id="directory.approvals"),
+        Binding("I", "analytics", "Analytics", show=False, priority=True, id="directory.analytics"),
         Binding(
             "c", "copy('email')", "Copy email", show=False, priority=True, id="directory.copy_email"
         ),
@@ -149,6 +150,7 @@ class DirectoryScreen(RefusedKeys):
             "bulk_assign",
             "bulk_export",
             "approvals",
+            "analytics",
         }
     )
 
@@ -566,6 +568,12 @@ class DirectoryScreen(RefusedKeys):
             return
         self.app.copy_to_clipboard(text)
         self.notify(f"Copied {what} {safe_text(text)}", timeout=3, markup=False)
+
+    def action_analytics(self) -> None:
+        if self.service is None or self.actor is None:
+            self.notify("The database is still opening.", severity="warning")
+            return
+        self.app.open_analytics()  # type: ignore[attr-defined]
 
     def action_approvals(self) -> None:
         if self.service is None or self.actor is None:

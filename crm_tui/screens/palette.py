@@ -39,6 +39,7 @@ class CustomerCommands(Provider):
             ("Clear search and filters", self._clear, "show every customer"),
             ("Reverse the sort order", screen.action_sort_reverse, "S"),
             ("Approvals queue", screen.action_approvals, "requests waiting for a manager (A)"),
+            ("Analytics", screen.action_analytics, "the figures of the customers shown (I)"),
         ]
         for column in SORT_COLUMNS:
             commands.append(
