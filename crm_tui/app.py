@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.filter import Monochrome, NoColor
 from textual.message import Message
 from textual.worker import get_current_worker
 
@@ -85,6 +86,8 @@ class CrmApp(App[None]):
 
     def __init__(self, settings: Settings, actor: Actor | None = None) -> None:
         super().__init__()
+        if self.no_color:
+            self._drop_every_colour()
         self.settings = settings
         # Who is running the app: their operating-system login, checked against the
         # agents of the database once it is open (services/agents.py identify).
@@ -100,6 +103,15 @@ class CrmApp(App[None]):
         known = settings.theme in self.available_themes
         self.theme = settings.theme if known else DEFAULT_THEME
         self._use_status_styles()  # (watch_theme does not run if it stays textual-dark)
+
+    def _drop_every_colour(self) -> None:
+        """NO_COLOR (no-color.org): no colour at all. Textual draws its greys
+        (Monochrome) unless the theme is ANSI when the app is made; the NoColor filter
+        leaves the terminal's own colours. What colour alone showed is shown by reverse
+        video, underline and bold instead (.-no-color in themes/app.tcss)."""
+        self._filters = [f for f in self._filters if not isinstance(f, Monochrome)]
+        self._filters.append(NoColor())
+        self.add_class("-no-color")
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Textual's own themes (textual-light, nord, ...) lack our $status-* colours, and

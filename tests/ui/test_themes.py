@@ -221,6 +221,9 @@ def _colours(app: Any) -> set[RichColor]:
     return found
 
 
+DEFAULT = RichColor.default()
+
+
 def _has_hue(colour: RichColor) -> bool:
     """Anything but the terminal's default colour or a grey (red = green = blue)."""
     if colour.type == ColorType.DEFAULT:
@@ -238,9 +241,18 @@ async def test_no_color_draws_no_colour(
     app = make_app(showcase_url, theme=theme)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for_rows(pilot)
-        assert not [c for c in _colours(app) if _has_hue(c)], "directory"
+        # Not even greys: only the terminal's own colours (no-color.org).
+        assert _colours(app) <= {DEFAULT}, "directory"
+        assert _reversed(app), "the cursor row shows without colour"
         await open_profile(pilot, SHOWCASE["blocked_account"])
-        assert not [c for c in _colours(app) if _has_hue(c)], "profile"
+        assert _colours(app) <= {DEFAULT}, "profile"
+        assert _reversed(app), "the blocked state shows without colour"
+
+
+def _reversed(app: Any) -> list[str]:
+    return [
+        s.text for s in _segments(app) if s.style is not None and s.style.reverse and s.text.strip()
+    ]
 
 
 async def test_without_no_color_there_is_colour(
