@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -304,28 +305,23 @@ def compute_analytics(
 ) -> Analytics:
     """Every figure for the customers the directory's `search` and `filters` select,
     over the inclusive UTC dates `start`–`end` (see the module for what each means).
-    One read snapshot, so the figures agree with each other."""
+    Two read snapshots, opened together: the lifetime values (half the work at a
+    million customers) on a connection of their own, in parallel with the rest, which
+    halves the wait on two cores. A write committed between the two openings could
+    make them differ by that write: these are statistics, not a ledger."""
     end = end or today
     if start is not None and start > end:
         raise ValueError(f"the range starts ({start}) after it ends ({end})")
     period = _Period(start, end)
     matches = _selection(engine, DirectoryQuery(search=search, filters=filters or _NO_FILTERS))
     clock = _Stopwatch()
-    with _snapshot(engine) as connection:
-        selected = clock.time("selection", lambda: _materialise(connection, matches))
-        total, active = clock.time("customers", lambda: _customer_counts(connection, selected))
-        acquisition, growth = clock.time(
-            "acquisition", lambda: _acquisition(connection, selected, period)
-        )
-        values, buckets = clock.time(
-            "lifetime_value", lambda: _lifetime_values(connection, selected)
-        )
-        churn = clock.time("churn", lambda: _churn(connection, selected, period))
-        failures = clock.time(
-            "payment_failures", lambda: _payment_failures(connection, selected, period)
-        )
-        mrr = clock.time("mrr", lambda: _mrr(connection, selected))
-        segments = clock.time("segments", lambda: _segment_sizes(connection, selected))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics") as pool:
+        lifetime = pool.submit(_lifetime_values_apart, engine, matches, clock)
+        with _snapshot(engine) as connection:
+            selected = clock.time("selection", lambda: _materialise(connection, matches))
+            figures = _the_rest(connection, selected, period, clock)
+        values, buckets = lifetime.result()
+    total, active, acquisition, growth, churn, failures, mrr, segments = figures
     return Analytics(
         start=start,
         end=end,
@@ -342,6 +338,32 @@ def compute_analytics(
         segments=segments,
         timings=clock.seconds,
     )
+
+
+def _lifetime_values_apart(
+    engine: Engine, matches: _Selection, clock: _Stopwatch
+) -> tuple[tuple[LifetimeValue, ...], tuple[LtvBucket, ...]]:
+    """The lifetime values on a snapshot of their own (see compute_analytics)."""
+    with _snapshot(engine) as connection:
+        selected = _materialise(connection, matches)
+        return clock.time("lifetime_value", lambda: _lifetime_values(connection, selected))
+
+
+def _the_rest(
+    connection: Connection, selected: _Selection, period: _Period, clock: _Stopwatch
+) -> tuple[Any, ...]:
+    """Every figure but the lifetime values, in one snapshot."""
+    total, active = clock.time("customers", lambda: _customer_counts(connection, selected))
+    acquisition, growth = clock.time(
+        "acquisition", lambda: _acquisition(connection, selected, period)
+    )
+    churn = clock.time("churn", lambda: _churn(connection, selected, period))
+    failures = clock.time(
+        "payment_failures", lambda: _payment_failures(connection, selected, period)
+    )
+    mrr = clock.time("mrr", lambda: _mrr(connection, selected))
+    segments = clock.time("segments", lambda: _segment_sizes(connection, selected))
+    return total, active, acquisition, growth, churn, failures, mrr, segments
 
 
 _NO_FILTERS = DirectoryFilters()
