@@ -78,17 +78,19 @@ def at_a_glance(profile: CustomerProfile, clock: Clock = UTC_CLOCK) -> Text:
             "(right to erasure); financial records kept",
             style="bold",
         )
+    # In the theme's status colours (a fixed red or yellow is unreadable on crm-light).
+    alert, waiting = f"bold {status_style('failed')}", f"bold {status_style('pending')}"
     if profile.escalation:
-        glance.append(f"\nESCALATED {safe_text(profile.escalation)}", style="bold red")
+        glance.append(f"\nESCALATED {safe_text(profile.escalation)}", style=alert)
     for request in profile.pending_requests:
-        glance.append(f"\nAWAITING APPROVAL {safe_text(request)}", style="bold yellow")
+        glance.append(f"\nAWAITING APPROVAL {safe_text(request)}", style=waiting)
     for pending in profile.pending_actions:
         # An unknown outcome at a provider: say so first, the agent must not act twice.
         glance.append(
             f"\nPENDING {pending.action.replace('_', ' ')} at {pending.provider}: "
             f"{safe_text(pending.what)}, started {clock.stamp(pending.started_at)} by "
             f"{safe_text(pending.by)} — settles with crm-tui reconcile",
-            style="bold yellow",
+            style=waiting,
         )
     return glance
 

@@ -320,7 +320,7 @@ async def test_retry_collects_a_failed_payment(accounts_url: str) -> None:
         assert "Payments: 4" in text
         text = await _done(pilot, None, "4")
         assert "Retried payment #2: $89.00 collected (Customer topped up the card)" in text
-    assert _rows(accounts_url, "SELECT status FROM payment WHERE customer_id = 1") == [
+    assert _rows(accounts_url, "SELECT status FROM payment WHERE customer_id = 1 ORDER BY id") == [
         ("succeeded",),
         ("failed",),
         ("pending",),
@@ -518,7 +518,9 @@ async def test_pause_asks_which_subscription_when_several_apply(accounts_url: st
         await _confirm(pilot)
         text = await _done(pilot, before, "4")
         assert "Paused until resumed (subscription #2): Office closed" in text
-    assert _rows(accounts_url, "SELECT id, status FROM subscription WHERE customer_id = 2") == [
+    assert _rows(
+        accounts_url, "SELECT id, status FROM subscription WHERE customer_id = 2 ORDER BY id"
+    ) == [
         (2, "paused"),
         (3, "trial"),
     ]
