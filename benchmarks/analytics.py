@@ -170,7 +170,6 @@ def child_screen(database: Path) -> None:
     from crm_tui.config import Settings
     from crm_tui.screens.analytics import AnalyticsScreen
     from crm_tui.services.actor import Actor
-
     from crm_tui.services.agents import register_agent
     from crm_tui.services.database import create_db_engine
 
