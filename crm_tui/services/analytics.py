@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 from crm_tui.models import tables
 from crm_tui.models.enums import CYCLE_MONTHS, LIVE_SUBSCRIPTION_STATUSES, PaymentStatus
 from crm_tui.services.customer_summary import BILLING_STATUSES, COLLECTED_STATUSES
+from crm_tui.services.database import temporary_storage_on_disk
 from crm_tui.services.directory import (
     DirectoryFilters,
     DirectoryQuery,
@@ -439,29 +440,13 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
             finally:
                 connection.rollback()
             return
-        with _sorting_on_disk(connection):
+        with temporary_storage_on_disk(connection):  # its sorts: a third faster on disk
             # pysqlite opens no transaction for a SELECT: each would read its own state.
             connection.exec_driver_sql("BEGIN")
             try:
                 yield connection
             finally:
                 connection.rollback()
-
-
-@contextmanager
-def _sorting_on_disk(connection: Connection) -> Iterator[None]:
-    """SQLite sorts for GROUP BY in temporary storage, kept in memory here (database.py:
-    temp_store=MEMORY). Grouping 850,000 customers' lifetime values is measured a
-    third slower that way than through a temporary file (unlinked at once, owner
-    only): for this connection they go to a file, and the setting is put back after
-    (as customer_export.py does). Set outside a transaction: SQLite refuses it inside."""
-    before = int(connection.exec_driver_sql("PRAGMA temp_store").scalar_one())
-    connection.exec_driver_sql("PRAGMA temp_store=FILE")  # also drops leftover temp tables
-    try:
-        yield
-    finally:
-        if not connection.invalidated:
-            connection.exec_driver_sql(f"PRAGMA temp_store={before}")
 
 
 # ---------------------------------------------------------------------- range

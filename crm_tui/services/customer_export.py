@@ -26,7 +26,7 @@ How it is written:
   table through the chunk's id range, so the last chunk costs what the first did.
   At most one chunk of rows is in Python at a time, and on SQLite the temporary
   table and the statement journal go to a file, not memory (see
-  `_temporary_storage_on_disk`): a million rows take flat memory (benchmarks/
+  `temporary_storage_on_disk`): a million rows take flat memory (benchmarks/
   export_csv.py: 85 MB peak at 1,000,000 customers, 82 MB at 100,000). The reads
   share one transaction, so the file is a snapshot of one moment (on PostgreSQL
   through REPEATABLE READ; SQLite's WAL gives it to any transaction).
@@ -92,6 +92,7 @@ from crm_tui.models.enums import ActivityKind, AddressKind
 from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_import import COLUMNS as IMPORT_COLUMNS
+from crm_tui.services.database import temporary_storage_on_disk
 from crm_tui.services.permissions import Permission, authorize
 from crm_tui.services.validation import NAME_MAX
 from crm_tui.text import safe_text
@@ -202,7 +203,7 @@ class CustomerExport:
         target = _destination(path)
         marked = _existing(selection).subquery()
         # On disk too: counting a million ids builds a million-entry temporary index.
-        with self.engine.connect() as connection, _temporary_storage_on_disk(connection):
+        with self.engine.connect() as connection, temporary_storage_on_disk(connection):
             count = connection.execute(sa.select(sa.func.count()).select_from(marked)).scalar_one()
             first = sa.select(marked.c.id).order_by(marked.c.id).limit(EXAMPLES)
             # One customer per query: the first two ids may lie far apart.
@@ -239,7 +240,7 @@ class CustomerExport:
         target = _destination(path)
         _refuse_destination(target, replace)
         started, timer = self.now(), time.perf_counter()
-        with self.engine.connect() as connection, _temporary_storage_on_disk(connection):
+        with self.engine.connect() as connection, temporary_storage_on_disk(connection):
             _require_exporter(connection, actor)
             try:
                 with _temporary_file(target) as (file, temp_path):
@@ -450,25 +451,6 @@ def _fill_target(connection: Connection, selection: sa.Select[Any]) -> int:
         # A new table has no statistics: the planner would guess its size per chunk.
         connection.exec_driver_sql(f"ANALYZE {_target.name}")
     return int(connection.execute(sa.select(sa.func.count()).select_from(_target)).scalar_one())
-
-
-@contextmanager
-def _temporary_storage_on_disk(connection: Connection) -> Iterator[None]:
-    """SQLite keeps temporary tables, indexes and statement journals in memory here
-    (database.py: temp_store=MEMORY, fast for small ones). An export's are not small:
-    a million ids, and the journal of the INSERT that writes a million activity
-    events (measured: 120 MB). For the export's connection they go to a temporary
-    file (unlinked at once, owner-only); the setting is put back afterwards."""
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    before = int(connection.exec_driver_sql("PRAGMA temp_store").scalar_one())
-    connection.exec_driver_sql("PRAGMA temp_store=FILE")  # also drops leftover temp tables
-    try:
-        yield
-    finally:
-        if not connection.invalidated:
-            connection.exec_driver_sql(f"PRAGMA temp_store={before}")
 
 
 def _discard_target(connection: Connection) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,21 @@ def _copy_of(template: Path, folder: Path) -> str:
     path = folder / "demo.sqlite3"
     shutil.copyfile(template, path)
     return f"sqlite:///{path}"
+
+
+class _FixedClock(datetime):
+    """The audit trail's clock, stopped: "Viewed by … at …" is drawn on profiles."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _FixedClock:
+        return cls(2026, 11, 2, 9, 15, tzinfo=tz or UTC)
+
+
+def views_at_a_fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshots: every profile read recorded at one time, so the screens do not move."""
+    from crm_tui.services import audit
+
+    monkeypatch.setattr(audit, "datetime", _FixedClock)
 
 
 def screen_text(app: Any) -> str:

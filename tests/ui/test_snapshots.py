@@ -6,29 +6,26 @@ then look at the SVGs in tests/ui/__snapshots__ before committing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from crm_tui.services import audit
 from crm_tui.services.demo_seed import SHOWCASE
-from tests.ui.conftest import make_app, open_profile, screen_text, wait_for_profile, wait_for_rows
-
-
-class _FixedClock(datetime):
-    """The audit trail's clock, stopped: "Viewed by … at …" is drawn on profiles."""
-
-    @classmethod
-    def now(cls, tz: Any = None) -> _FixedClock:
-        return cls(2026, 11, 2, 9, 15, tzinfo=tz or UTC)
+from tests.ui.conftest import (
+    make_app,
+    open_profile,
+    screen_text,
+    views_at_a_fixed_time,
+    wait_for_profile,
+    wait_for_rows,
+)
 
 
 @pytest.fixture(autouse=True)
 def _views_at_a_fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit, "datetime", _FixedClock)  # (make_app's agent is "tester")
+    views_at_a_fixed_time(monkeypatch)  # (make_app's agent is "tester")
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])

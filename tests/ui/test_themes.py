@@ -9,7 +9,6 @@ tests/ui/__snapshots__/test_themes before committing.
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +20,16 @@ from textual.color import Color
 from textual.command import CommandList
 from textual.pilot import Pilot
 
-from crm_tui.services import audit
 from crm_tui.services.demo_seed import SHOWCASE
 from crm_tui.themes import THEMES
-from tests.ui.conftest import make_app, open_profile, until, wait_for_rows
+from tests.ui.conftest import make_app, open_profile, until, views_at_a_fixed_time, wait_for_rows
 
 THEME_NAMES = [theme.name for theme in THEMES]
 
 
-class _FixedClock(datetime):
-    """The audit trail's clock, stopped: "Viewed by … at …" is drawn on profiles."""
-
-    @classmethod
-    def now(cls, tz: Any = None) -> _FixedClock:
-        return cls(2026, 11, 2, 9, 15, tzinfo=tz or UTC)
-
-
 @pytest.fixture(autouse=True)
 def _views_at_a_fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit, "datetime", _FixedClock)
+    views_at_a_fixed_time(monkeypatch)  # (make_app's agent is "tester")
 
 
 @pytest.fixture
