@@ -143,6 +143,15 @@ class CrmApp(App[None]):
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
         self.push_screen(self.directory)
+        if self.settings.theme not in self.available_themes:
+            known = ", ".join(theme.name for theme in THEMES)
+            self.notify(
+                f"There is no theme {self.settings.theme!r}; using {DEFAULT_THEME}. "
+                f"Ours: {known} (ctrl+p → Theme lists Textual's too).",
+                title="Theme",
+                severity="warning",
+                markup=False,
+            )
         self._open_workspace()
 
     @work(thread=True, exclusive=True, group="workspace", exit_on_error=False)

@@ -137,6 +137,8 @@ async def test_an_unknown_theme_starts_in_crm_dark(sqlite_directory_url: str) ->
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_rows(pilot)
         assert app.theme == "crm-dark"
+        said = [n.message for n in app._notifications if n.title == "Theme"]
+        assert said and said[0].startswith("There is no theme 'no-such-theme'; using crm-dark.")
 
 
 # ------------------------------------------------------- remembered in config
