@@ -426,9 +426,9 @@ class _Stopwatch:
 
 @contextmanager
 def _snapshot(engine: Engine) -> Iterator[Connection]:
-    """One connection reading one state of the data for every figure, in a transaction
-    that is rolled back: the temporary table of the selection goes with it, so the
-    pooled connection comes back as it was."""
+    """One connection reading one state of the data for the figures it computes, in a
+    transaction that is rolled back: the temporary table of the selection goes with
+    it, so the pooled connection comes back as it was."""
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             connection.execution_options(isolation_level="REPEATABLE READ").begin()
