@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +46,12 @@ def machine_zone() -> tuple[tzinfo, str]:
     named = zone_named(os.environ.get("TZ", "").removeprefix(":"))
     if named is not None:
         return named, named.key
+    return _localtime()
+
+
+@lru_cache(maxsize=1)
+def _localtime() -> tuple[tzinfo, str]:
+    """/etc/localtime, read once per process (every profile render asks)."""
     try:
         with LOCALTIME.open("rb") as file:
             local = ZoneInfo.from_file(file, key="localtime")

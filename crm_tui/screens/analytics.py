@@ -138,6 +138,8 @@ class AnalyticsScreen(Screen[None]):
         Binding("c", "next_currency", "LTV currency", id="analytics.currency"),
         Binding("j", "scroll_down", "Down", show=False, id="analytics.down"),
         Binding("k", "scroll_up", "Up", show=False, id="analytics.up"),
+        Binding("g", "scroll_home", "Top", show=False, id="analytics.top"),
+        Binding("G", "scroll_end", "Bottom", show=False, id="analytics.bottom"),
         Binding("ctrl+r", "reload", "Recompute", show=False, id="analytics.reload"),
     ]
     DEFAULT_CSS = """
@@ -331,6 +333,12 @@ class AnalyticsScreen(Screen[None]):
 
     def action_scroll_up(self) -> None:
         self.query_one("#analytics-body", VerticalScroll).scroll_up()
+
+    def action_scroll_home(self) -> None:
+        self.query_one("#analytics-body", VerticalScroll).scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        self.query_one("#analytics-body", VerticalScroll).scroll_end(animate=False)
 
     def action_reload(self) -> None:
         self._compute()
