@@ -334,10 +334,7 @@ class CrmApp(App[None]):
         from crm_tui.screens.analytics import AnalyticsScreen
 
         query = self.directory.directory_query
-        parts = [f"search “{query.search}”"] if query.search.strip() else []
-        parts += query.filters.describe()
-        selection = " · ".join(parts) or "every customer"
-        self.push_screen(AnalyticsScreen(self.workspace.engine, query, selection))
+        self.push_screen(AnalyticsScreen(self.workspace.engine, query, query.describe()))
 
     def open_approvals(self) -> None:
         """The managers' queue of requests waiting for approval."""

@@ -578,7 +578,7 @@ def _cmd_analytics(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(figures.as_json() | selection, ensure_ascii=False, indent=2))
         return 0
     query = directory.DirectoryQuery(search=args.query, filters=filters)
-    print("\n".join(_analytics_lines(figures, _selection_label(query))))
+    print("\n".join(_analytics_lines(figures, query.describe())))
     return 0
 
 
@@ -647,12 +647,6 @@ def _analytics_lines(figures: Any, selection: str) -> list[str]:
     lines += ["", DEFINITION_BY_KEY["segments"].title]
     lines += [f"  {s.name:<30}{s.customers:>12,}" for s in figures.segments]
     return lines
-
-
-def _selection_label(query: DirectoryQuery) -> str:
-    """'all customers', or the search and filters in force."""
-    parts = [f"search {query.search!r}"] if query.search else []
-    return "; ".join(parts + query.filters.describe()) or "all customers"
 
 
 def _cmd_doctor(settings: Settings) -> int:

@@ -162,6 +162,12 @@ class DirectoryQuery:
     def with_search(self, search: str) -> DirectoryQuery:
         return replace(self, search=search)
 
+    def describe(self) -> str:
+        """Whom it selects, for a title: 'search “ada” · status: active', 'all customers'."""
+        search = self.search.strip()
+        parts = [f"search “{search}”"] if search else []
+        return " · ".join(parts + self.filters.describe()) or "all customers"
+
 
 @dataclass(frozen=True)
 class MatchCount:
