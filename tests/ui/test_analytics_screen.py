@@ -54,7 +54,7 @@ async def test_the_figures_on_screen_are_the_services(demo_url: str) -> None:
         figures = screen.figures
         assert figures is not None
         text = screen_text(app)
-        assert "analytics · every customer" in text
+        assert "analytics · all customers" in text
         assert f"Customers          {figures.total_customers:,}" in text
         assert f"{figures.active_customers:,} / {figures.inactive_customers:,}" in text
         for mrr in figures.mrr:
@@ -186,7 +186,7 @@ def _analytics_app(url: str) -> CrmApp:
         await wait_for_rows(pilot)
         assert app.workspace is not None
         screen = AnalyticsScreen(
-            app.workspace.engine, DirectoryQuery(), "every customer", today=lambda: TODAY
+            app.workspace.engine, DirectoryQuery(), "all customers", today=lambda: TODAY
         )
         app.push_screen(screen)
         await _computed(pilot, screen)
