@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import select
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +40,7 @@ from crm_tui.themes import (
 )
 from crm_tui.time_zones import ZoneMode
 
+TERMINAL_CHECK_SECONDS = 2.0  # how soon a hung-up terminal is noticed
 SEGMENTS_FIRST_CHECK = 3.0  # seconds after the database opens
 SEGMENTS_CHECK = timedelta(minutes=15)  # then this often...
 SEGMENTS_MAX_AGE = timedelta(hours=1)  # ...recomputing when the last run is older
@@ -104,6 +107,16 @@ class CrmApp(App[None]):
         self.theme = settings.theme if known else DEFAULT_THEME
         self._use_status_styles()  # (watch_theme does not run if it stays textual-dark)
 
+    def _leave_if_the_terminal_hung_up(self) -> None:
+        """An SSH session or tmux server that went away without the hang-up signal
+        reaching us (the app started through `su`, say) leaves Textual's input thread
+        reading end-of-file in a loop, at ~40% of a core, for ever. The terminal says
+        it hung up (POLLHUP): leave, as a hang-up signal would have made us."""
+        poll = select.poll()
+        poll.register(sys.stdin.fileno(), select.POLLHUP)
+        if any(events & select.POLLHUP for _fd, events in poll.poll(0)):
+            self.exit(return_code=129)  # 128 + SIGHUP, as a shell reports it
+
     def _drop_every_colour(self) -> None:
         """NO_COLOR (no-color.org): no colour at all. Textual draws its greys
         (Monochrome) unless the theme is ANSI when the app is made; the NoColor filter
@@ -142,6 +155,8 @@ class CrmApp(App[None]):
     def on_mount(self) -> None:
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
+        if not self.is_headless and sys.stdin.isatty():
+            self.set_interval(TERMINAL_CHECK_SECONDS, self._leave_if_the_terminal_hung_up)
         self.push_screen(self.directory)
         if self.settings.theme not in self.available_themes:
             known = ", ".join(theme.name for theme in THEMES)

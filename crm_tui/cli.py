@@ -285,8 +285,9 @@ def _authorized(engine: Any, settings: Settings, permission: str, doing: str) ->
 def _cmd_tui(settings: Settings) -> int:
     from crm_tui.app import CrmApp
 
-    CrmApp(settings).run()
-    return 0
+    app = CrmApp(settings)
+    app.run()
+    return app.return_code or 0  # 129: the terminal hung up
 
 
 def _cmd_demo_seed(args: argparse.Namespace, settings: Settings) -> int:
