@@ -366,12 +366,8 @@ def _cmd_import_customers(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_export_customers(args: argparse.Namespace, settings: Settings) -> int:
     from crm_tui.services import directory
-    from crm_tui.services.customer_export import (
-        CustomerExport,
-        ExportError,
-        ExportRefused,
-        TargetExists,
-    )
+    from crm_tui.services.customer_export import CustomerExport
+    from crm_tui.services.private_files import ExportError, ExportRefused, TargetExists
 
     try:
         filters = directory.filters_from_options(vars(args))

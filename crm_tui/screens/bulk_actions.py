@@ -125,7 +125,8 @@ def export_action(
 
     A file that exists is replaced only if the preview said so; one that appears
     after the preview is refused."""
-    from crm_tui.services.customer_export import CustomerExport, ExportError, ExportPreview
+    from crm_tui.services.customer_export import CustomerExport, ExportPreview
+    from crm_tui.services.private_files import ExportError
 
     service = CustomerExport(directory.engine)
     previews: dict[str, ExportPreview] = {}

@@ -144,7 +144,7 @@ class PrivacyExportDialog(_PrivacyDialog):
         return export
 
     def handle_error(self, error: Exception) -> str | None:
-        from crm_tui.services.customer_export import ExportError
+        from crm_tui.services.private_files import ExportError
 
         if isinstance(error, ExportError):
             return f"Nothing written: {error}"

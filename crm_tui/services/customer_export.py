@@ -30,8 +30,8 @@ How it is written:
   export_csv.py: 85 MB peak at 1,000,000 customers, 82 MB at 100,000). The reads
   share one transaction, so the file is a snapshot of one moment (on PostgreSQL
   through REPEATABLE READ; SQLite's WAL gives it to any transaction).
-- **Safely.** Rows go to a temporary file in the target's folder, created by
-  `tempfile.mkstemp` (O_CREAT|O_EXCL, mode 0600: the file holds personal data),
+- **Safely** (services/private_files.py). Rows go to a temporary file beside the
+  target, made by `tempfile.mkstemp` (O_CREAT|O_EXCL, mode 0600: the file holds personal data),
   synced to disk, then renamed onto the target in one step (`os.replace`). An
   existing file is refused unless `replace=True`. A stop (`should_stop()` is asked
   between chunks) or any error removes the temporary file and leaves an existing
@@ -74,10 +74,8 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +92,15 @@ from crm_tui.services.actor import Actor
 from crm_tui.services.customer_import import COLUMNS as IMPORT_COLUMNS
 from crm_tui.services.database import temporary_storage_on_disk
 from crm_tui.services.permissions import Permission, authorize
+from crm_tui.services.private_files import (
+    ExportError,
+    destination,
+    folder_problem,
+    move_into_place,
+    refuse_destination,
+    sync_and_close,
+    temporary_file,
+)
 from crm_tui.services.validation import NAME_MAX
 from crm_tui.text import safe_text
 
@@ -122,18 +129,6 @@ _target = sa.Table(
 
 
 # ------------------------------------------------------------------- answers
-
-
-class ExportError(Exception):
-    """The export did not happen; nothing was written. The message says why."""
-
-
-class ExportRefused(ExportError):
-    """The file cannot be written there (no such folder, not writable, a folder...)."""
-
-
-class TargetExists(ExportRefused):
-    """The file exists and `replace` was not given."""
 
 
 class ExportStopped(ExportError):
@@ -200,7 +195,7 @@ class CustomerExport:
 
     def preview(self, selection: sa.Select[Any], path: str | os.PathLike[str]) -> ExportPreview:
         """How many customers, whether the file exists, the first rows. Writes nothing."""
-        target = _destination(path)
+        target = destination(path)
         marked = _existing(selection).subquery()
         # On disk too: counting a million ids builds a million-entry temporary index.
         with self.engine.connect() as connection, temporary_storage_on_disk(connection):
@@ -237,22 +232,23 @@ class CustomerExport:
         the audit entry. Raises `ExportRefused` / `TargetExists` before anything is
         read, `ExportStopped` when stopped, `ExportError` when the file or the
         database fails; in every case nothing was written."""
-        target = _destination(path)
-        _refuse_destination(target, replace)
+        target = destination(path)
+        refuse_destination(target, replace)
         started, timer = self.now(), time.perf_counter()
         with self.engine.connect() as connection, temporary_storage_on_disk(connection):
             _require_exporter(connection, actor)
             try:
-                with _temporary_file(target) as (file, temp_path):
+                as_csv = temporary_file(target, "w", encoding=ENCODING, newline="")
+                with as_csv as (file, temp_path):
                     rows = self._write_rows(connection, selection, file, should_stop, progress)
-                    _sync_and_close(file)
+                    sync_and_close(file)
                     connection.commit()  # end the read snapshot: the records need a fresh one
-                    _refuse_destination(target, replace)  # did it appear while we wrote?
+                    refuse_destination(target, replace)  # did it appear while we wrote?
                     replaced = os.path.lexists(target)
                     entry = self._record(
                         connection, actor, target, rows, replaced, describe, started
                     )
-                    _move_into_place(temp_path, target)
+                    move_into_place(temp_path, target)
             except sa.exc.DBAPIError as error:
                 reason = str(error.orig).strip().splitlines()[0]
                 raise ExportError(f"the database failed ({reason}): nothing was written") from error
@@ -497,83 +493,3 @@ def _record_events(connection: Connection, actor: Actor, file_name: str, when: d
 
 
 # -------------------------------------------------------------------- files
-
-
-def _destination(path: str | os.PathLike[str]) -> Path:
-    return Path(path).expanduser().absolute()
-
-
-def folder_problem(target: Path) -> str:
-    """Why a file cannot be created at `target`; "" when it can."""
-    folder = target.parent
-    if target.name in {"", ".", ".."}:
-        return "give a file name"
-    if not folder.is_dir():
-        return f"there is no folder {safe_text(folder)}"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"the folder {safe_text(folder)} is not writable"
-    if target.is_dir():
-        return "it is a folder, not a file"
-    return ""
-
-
-def _refuse_destination(target: Path, replace: bool) -> None:
-    problem = folder_problem(target)
-    if problem:
-        raise ExportRefused(f"cannot write {safe_text(target)}: {problem}; nothing was written")
-    if not replace and os.path.lexists(target):
-        raise TargetExists(
-            f"{safe_text(target)} exists: nothing was written (replace it, or choose another name)"
-        )
-
-
-@contextmanager
-def _temporary_file(target: Path) -> Iterator[tuple[IO[str], Path]]:
-    """A new file beside `target`, mode 0600 (mkstemp: O_CREAT|O_EXCL), open for
-    CSV text; removed unless it was moved into place when the block ends."""
-    try:
-        descriptor, name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
-    except OSError as error:
-        raise ExportError(_os_reason(target, error)) from error
-    temp_path = Path(name)
-    try:
-        with open(descriptor, "w", encoding=ENCODING, newline="") as file:
-            yield file, temp_path
-    except OSError as error:
-        raise ExportError(_os_reason(target, error)) from error
-    finally:
-        # After a successful move the name is gone; otherwise nothing may be left behind.
-        temp_path.unlink(missing_ok=True)
-
-
-def _sync_and_close(file: IO[str]) -> None:
-    """Every byte on disk before the rename: a crash then leaves the old file or the
-    whole new one, never a torn one."""
-    file.flush()
-    os.fsync(file.fileno())
-    file.close()
-
-
-def _move_into_place(temp_path: Path, target: Path) -> None:
-    os.replace(temp_path, target)
-    _sync_folder(target.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-
-
-def _os_reason(target: Path, error: OSError) -> str:
-    return f"cannot write {safe_text(target)}: {error.strerror or error}; nothing was written"

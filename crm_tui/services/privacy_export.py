@@ -13,7 +13,7 @@ about them): sequence, time, agent, action and details. Never the before/after
 values nor the chain's salts and hashes: those protect the trail, and are not data
 about the person.
 
-How it is written, as customer_export.py writes its files (and with its helpers):
+How it is written, as customer_export.py writes its files (services/private_files.py):
 - One read transaction for every section, so the archive is one moment's snapshot
   (PostgreSQL: REPEATABLE READ; SQLite: an explicit BEGIN, since its driver starts
   no transaction for reads, and in WAL a read transaction sees one snapshot).
@@ -44,7 +44,6 @@ import io
 import json
 import os
 import stat
-import tempfile
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -61,17 +60,17 @@ from crm_tui.models import tables
 from crm_tui.models.enums import ActivityKind
 from crm_tui.services import audit
 from crm_tui.services.actor import Actor
-from crm_tui.services.customer_export import (
-    ENCODING,
-    ExportError,
-    _move_into_place,
-    _os_reason,
-    _refuse_destination,
-    _require_exporter,
-    guard_cell,
-)
+from crm_tui.services.customer_export import ENCODING, _require_exporter, guard_cell
 from crm_tui.services.database import as_utc
 from crm_tui.services.intents import insert_event
+from crm_tui.services.private_files import (
+    ExportError,
+    destination,
+    move_into_place,
+    refuse_destination,
+    sync_and_close,
+    temporary_file,
+)
 from crm_tui.services.profile import customer_row
 from crm_tui.services.validation import NAME_MAX
 from crm_tui.text import safe_text
@@ -145,17 +144,17 @@ def write_privacy_export(
     Raises `ExportRefused` / `TargetExists` before anything is read, `NotAllowed`
     for a customer or an inactive agent, `CustomerNotFound`, and `ExportError` when
     the file or the database fails; in every case no file was written."""
-    target = Path(path).expanduser().absolute()
-    _refuse_destination(target, replace)
+    target = destination(path)
+    refuse_destination(target, replace)
     when = as_utc(now or datetime.now(UTC))
     try:
         owner, sections = _read(engine, customer_id, actor)
         counts = {section.name: len(section.rows) for section in sections}
-        with _temporary_archive(target) as (file, temp_path):
+        with temporary_file(target) as (file, temp_path):
             _write_archive(file, _document(owner, sections, when), sections, when)
-            _sync_and_close(file)
+            sync_and_close(file)
             size = temp_path.stat().st_size
-            _refuse_destination(target, replace)  # did it appear while we wrote?
+            refuse_destination(target, replace)  # did it appear while we wrote?
             replaced = os.path.lexists(target)
             details: dict[str, Any] = {
                 "file": safe_text(target.name)[:NAME_MAX],
@@ -163,7 +162,7 @@ def write_privacy_export(
             }
             details |= {"replaced": replaced} | ({"reason": reason} if reason else {})
             entry = _record(engine, actor, owner, details, when)
-            _move_into_place(temp_path, target)
+            move_into_place(temp_path, target)
     except sa.exc.DBAPIError as error:
         reason = str(error.orig).strip().splitlines()[0]
         raise ExportError(f"the database failed ({reason}): nothing was written") from error
@@ -342,33 +341,6 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes, when: datetime) -> No
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = (stat.S_IFREG | 0o600) << 16
     archive.writestr(info, data)
-
-
-@contextmanager
-def _temporary_archive(target: Path) -> Iterator[tuple[IO[bytes], Path]]:
-    """A new binary file beside `target`, mode 0600 (mkstemp: O_CREAT|O_EXCL);
-    removed unless it was moved into place when the block ends."""
-    try:
-        descriptor, name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
-    except OSError as error:
-        raise ExportError(_os_reason(target, error)) from error
-    temp_path = Path(name)
-    try:
-        with open(descriptor, "wb") as file:
-            yield file, temp_path
-    except OSError as error:
-        raise ExportError(_os_reason(target, error)) from error
-    finally:
-        temp_path.unlink(missing_ok=True)
-
-
-def _sync_and_close(file: IO[bytes]) -> None:
-    """Every byte on disk before the rename."""
-    file.flush()
-    os.fsync(file.fileno())
-    file.close()
 
 
 # ----------------------------------------------------------------- recording

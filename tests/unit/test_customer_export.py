@@ -24,13 +24,11 @@ from crm_tui.services.audit import AuditLog
 from crm_tui.services.customer_export import (
     COLUMNS,
     CustomerExport,
-    ExportError,
-    ExportRefused,
     ExportStopped,
-    TargetExists,
     lifetime_value,
 )
 from crm_tui.services.directory import DirectoryQuery, DirectoryService
+from crm_tui.services.private_files import ExportError, ExportRefused, TargetExists
 from crm_tui.services.tickets import NotAllowed
 from tests.factories import T0, add_address, add_agent, add_customer
 
@@ -405,7 +403,7 @@ def test_a_write_error_removes_the_file(
     def disk_full(_file: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(customer_export, "_sync_and_close", disk_full)
+    monkeypatch.setattr(customer_export, "sync_and_close", disk_full)
     with pytest.raises(ExportError, match="No space left on device; nothing was written"):
         CustomerExport(engine).write(_all(engine), folder / "out.csv", ana)
     assert _files(folder) == []

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Engine
 from crm_tui.models import tables as t
 from crm_tui.services.actor import Actor
 from crm_tui.services.audit import AuditLog
-from crm_tui.services.customer_export import ExportRefused, TargetExists
 from crm_tui.services.demo_seed import SHOWCASE, seed_demo
 from crm_tui.services.privacy_export import ACTION, JSON_NAME, write_privacy_export
+from crm_tui.services.private_files import ExportRefused, TargetExists
 from crm_tui.services.profile import CustomerNotFound, ProfileService
 from crm_tui.services.tickets import NotAllowed
 from tests.factories import (
