@@ -20,6 +20,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
 
 GLOBAL = "Global"
+# Widgets whose class name would mean nothing to an agent.
+GROUP_NAMES = {"KeyScroll": "Scrolling", "RecordList": "List"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ def _group_name(node: object) -> str:
     for suffix in ("Screen", "Table"):
         if name.endswith(suffix) and name != suffix:
             name = name[: -len(suffix)]
-    return GLOBAL if name in {"CrmApp", "App"} else name
+    return GLOBAL if name in {"CrmApp", "App"} else GROUP_NAMES.get(name, name)
 
 
 def key_rows(screen: Screen[object]) -> list[KeyRow]:
@@ -51,9 +53,11 @@ def key_rows(screen: Screen[object]) -> list[KeyRow]:
         if not binding.description or binding.system:
             continue
         group = _group_name(active.node)
-        if (group, binding.description) in seen:
+        # One row per action: a widget that adds j/k to Textual's own arrow keys for
+        # the same scroll would otherwise be listed twice, once under each name.
+        if (group, binding.action) in seen:
             continue
-        seen.add((group, binding.description))
+        seen.add((group, binding.action))
         keys = ", ".join(screen.app.get_key_display(b) for b in _same_action(screen, active))
         rows.append(KeyRow(group, keys or key, binding.description))
     return sorted(rows, key=lambda row: (row.group != GLOBAL, row.group))

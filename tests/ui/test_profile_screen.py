@@ -269,3 +269,17 @@ async def test_the_zone_chosen_stays_for_the_next_profile(demo_url: str) -> None
         await open_profile(pilot, BUSINESS)
         text = screen_text(app)
         assert "Last change" in text and " UTC by " in text
+
+
+async def test_help_lists_each_action_of_the_profile_once(demo_url: str) -> None:
+    from crm_tui.screens.help import key_rows
+
+    app = make_app(demo_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for tab in ("1", "4"):  # a scrolled text, then a list
+            screen = await open_profile(pilot, LOYAL) if tab == "1" else app.screen
+            await pilot.press(tab)
+            rows = key_rows(screen)
+            keys = [(row.group, row.keys) for row in rows]
+            assert len(keys) == len(set(keys)), keys
+            assert "KeyScroll" not in {row.group for row in rows}
