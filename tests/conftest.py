@@ -150,6 +150,7 @@ def _truncate_all(engine: Engine) -> None:
 def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     path = tmp_path / "crm.sqlite3"
     shutil.copyfile(sqlite_template, path)
+    path.chmod(0o600)  # as the app creates it (doctor checks it)
     return f"sqlite:///{path}"
 
 

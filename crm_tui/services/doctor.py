@@ -4,8 +4,9 @@ when something is wrong, the fix — for an agent on a jump host, not a develope
 Checks: the database (reachable, migrated), the keyring (or the variables that stand
 in for it), each payment provider's credentials (with a harmless test call), the
 SMTP server (when email is configured), the terminal (size, colours) and, inside
-tmux, the clipboard setting OSC 52 needs. A failure makes the command exit 1; a
-warning (works, but worse) does not.
+tmux, the clipboard setting OSC 52 needs, and that the agent's files (data folder,
+database file, settings) are not open to others on the machine. A failure makes
+the command exit 1; a warning (works, but worse) does not.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
-from crm_tui.config import Settings
+from sqlalchemy.engine import make_url
+
+from crm_tui.config import Settings, config_dir, data_dir
 from crm_tui.services.secrets import GROUPS, VARIABLES, Secrets, fallback_hint
 
 TIMEOUT = 5.0  # seconds for each network check
@@ -58,6 +62,7 @@ def run_checks(
         lambda: smtp(settings),
         lambda: terminal(env),
         lambda: tmux_clipboard(env),
+        lambda: private_files(settings),
     ]
     results = []
     for check in checks:
@@ -226,6 +231,33 @@ def tmux_clipboard(env: Mapping[str, str]) -> Check:
         f"set-clipboard is {answer or 'unknown'}: copied emails and ids stay in tmux",
         "add `set -g set-clipboard on` to ~/.tmux.conf, then tmux source ~/.tmux.conf",
     )
+
+
+def private_files(settings: Settings) -> Check:
+    """On a shared jump host the agent's files are theirs alone: the data folder and a
+    SQLite database hold customers' personal data (a failure when others can read
+    them); the config folder and config.toml name servers and logins (a warning)."""
+    personal = [data_dir()]
+    database = make_url(settings.resolved_database_url())
+    if database.get_backend_name() == "sqlite" and database.database:
+        personal += [Path(database.database).parent, Path(database.database)]
+    settings_files = [config_dir(), *([settings.config_path] if settings.config_path else [])]
+    exposed = [p for p in personal if _open_to_others(p)]
+    loose = [p for p in settings_files if _open_to_others(p)]
+    if not exposed and not loose:
+        return Check("files", Status.OK, "data and settings are readable by you alone")
+    found = "others on this machine can read " + ", ".join(
+        f"{path} ({path.stat().st_mode & 0o777:o})" for path in exposed + loose
+    )
+    fix = "; ".join(f"chmod {700 if p.is_dir() else 600} {p}" for p in exposed + loose)
+    return Check("files", Status.FAILED if exposed else Status.WARNING, found, fix)
+
+
+def _open_to_others(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & 0o077)
+    except OSError:  # not there (yet): nothing to read
+        return False
 
 
 def _run(command: list[str]) -> str:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from crm_tui.config import Settings
-from crm_tui.services.doctor import Status, exit_status, run_checks
+from crm_tui.services.doctor import Status, exit_status, private_files, run_checks
 from crm_tui.services.secrets import Secrets
 from tests.support.localstripe_server import LocalStripe
 from tests.support.smtp_server import SmtpServer, free_port
@@ -91,3 +93,27 @@ def test_inside_tmux_without_set_clipboard_says_how(sqlite_url: str) -> None:
     ]
     assert tmux.status == Status.WARNING
     assert "set -g set-clipboard on" in tmux.fix
+
+
+def test_personal_data_open_to_others_is_a_failure_with_the_chmod(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, config = tmp_path / "data", tmp_path / "config"
+    data.mkdir(mode=0o700)
+    config.mkdir(mode=0o700)
+    database = data / "crm.sqlite3"
+    database.touch(mode=0o600)
+    monkeypatch.setenv("CRM_DATA_DIR", str(data))
+    monkeypatch.setenv("CRM_CONFIG_DIR", str(config))
+    settings = Settings(database_url=f"sqlite:///{database}")
+    assert private_files(settings).status == Status.OK
+
+    config.chmod(0o755)  # settings only: worse, not wrong
+    found = private_files(settings)
+    assert found.status == Status.WARNING and f"chmod 700 {config}" in found.fix
+
+    database.chmod(0o644)  # customers' personal data, readable by every login
+    found = private_files(settings)
+    assert found.status == Status.FAILED
+    assert f"{database} (644)" in found.found
+    assert f"chmod 600 {database}" in found.fix and f"chmod 700 {config}" in found.fix
