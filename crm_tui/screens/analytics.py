@@ -285,10 +285,13 @@ class AnalyticsScreen(Screen[None]):
         currencies = self._currencies(figures)
         currency = currencies[self.currency_index % len(currencies)] if currencies else ""
         others = f" · c: {len(currencies) - 1} more" if len(currencies) > 1 else ""
-        widget, plt = self._plot("ltv", f"Customers by lifetime value, {currency}{others}")
+        # A currency code is stored data (a provider's answer): plotext's output is read
+        # back as ANSI, so it is drawn as plain text, like every other stored value.
+        shown = safe_text(currency)
+        widget, plt = self._plot("ltv", f"Customers by lifetime value, {shown}{others}")
         buckets = [b for b in figures.lifetime_value_distribution if b.currency == currency]
         if buckets:
-            labels = [short_money(b.low_minor, currency) + "+" for b in buckets]
+            labels = [safe_text(short_money(b.low_minor, currency)) + "+" for b in buckets]
             counts = [b.customers for b in buckets]
             plt.bar(labels, counts, width=0.6)
             whole_number_axis(plt, max(counts))
