@@ -38,7 +38,7 @@ from crm_tui.services import audit
 from crm_tui.services.actor import Actor
 from crm_tui.services.customer_edit import InvalidInput
 from crm_tui.services.database import as_utc
-from crm_tui.services.intents import insert_event, record_activity
+from crm_tui.services.intents import SUMMARY_MAX, insert_event, record_activity
 from crm_tui.services.profile import customer_row
 from crm_tui.services.tickets import lock_customer, require_writer
 from crm_tui.services.validation import ValidationError, validate_text
@@ -172,7 +172,9 @@ def _record_own_change(
     """`record_activity` for the customer themselves: the same event and audit entry,
     without the agent-permission check that refuses every customer (see the module)."""
     insert_event(connection, customer_id, kind, actor, summary, details, when)
-    audit.record_change(connection, actor, customer_id, kind.value, summary[:400], details, when)
+    audit.record_change(
+        connection, actor, customer_id, kind.value, summary[:SUMMARY_MAX], details, when
+    )
 
 
 def _insert(
